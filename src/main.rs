@@ -1,1 +1,146 @@
-fn main() {}
+//! `runwisp-operator`: the controller (`run`), its CRDs (`crd`), and a person's tools.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use runwisp_operator::{api, config::Config, controller, metrics::Metrics, server};
+use tracing::{error, info};
+
+#[derive(Parser)]
+#[command(
+    name = "runwisp-operator",
+    version,
+    about = "RunWisp-style scheduled tasks on Kubernetes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller.
+    Run(RunArgs),
+    /// Print every CustomResourceDefinition as YAML (the source of `crds/`).
+    Crd,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// IANA zone for tasks without `timezone`.
+    #[arg(long, env = "RUNWISP_DEFAULT_TIMEZONE", default_value = "UTC")]
+    default_timezone: String,
+    /// Image for tasks without `image`.
+    #[arg(long, env = "RUNWISP_DEFAULT_IMAGE", default_value = "busybox:1.36")]
+    default_image: String,
+    /// Shell for tasks without `shell`.
+    #[arg(long, env = "RUNWISP_DEFAULT_SHELL", default_value = "/bin/sh")]
+    default_shell: String,
+    /// A tick first seen later than this after its time is a missed tick (catch-up applies).
+    #[arg(long, env = "RUNWISP_ON_TIME_GRACE", default_value = "60s", value_parser = parse_duration)]
+    on_time_grace: Duration,
+    /// How long an attempt Pod may stay unschedulable or imageless before `start_failed`.
+    #[arg(long, env = "RUNWISP_START_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    start_timeout: Duration,
+    /// Operator-wide cap on finished runs per namespace (0: no cap).
+    #[arg(
+        long,
+        env = "RUNWISP_MAX_FINISHED_RUNS_PER_NAMESPACE",
+        default_value_t = 0
+    )]
+    max_finished_runs_per_namespace: u32,
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, env = "RUNWISP_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    admin_addr: SocketAddr,
+    /// Watch only this namespace (default: every namespace).
+    #[arg(long, env = "RUNWISP_WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Log format.
+    #[arg(long, env = "RUNWISP_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    runwisp_operator::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => match api::crds_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run(args) => {
+            init_tracing(args.log_format == "json");
+            match run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    error!(error = %e, "operator stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let default_timezone = runwisp_operator::schedule::parse_timezone(&args.default_timezone)?;
+    let cfg = Config {
+        default_timezone,
+        default_image: args.default_image,
+        default_shell: args.default_shell,
+        on_time_grace: args.on_time_grace,
+        start_timeout: args.start_timeout,
+        max_finished_runs_per_namespace: (args.max_finished_runs_per_namespace > 0)
+            .then_some(args.max_finished_runs_per_namespace),
+        watch_namespace: args.namespace,
+        ..Config::default()
+    };
+    let client = kube::Client::try_default().await?;
+    let metrics = Arc::new(Metrics::default());
+    let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
+    let admin = tokio::spawn(server::serve(args.admin_addr, metrics.clone(), ready_rx));
+    info!(admin = %args.admin_addr, "runwisp-operator starting");
+    let shutdown = async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+        info!("shutting down");
+    };
+    tokio::select! {
+        res = controller::run(client, cfg, metrics, ready_tx, shutdown) => res?,
+        res = admin => {
+            res??;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The side-effect layer: watches, caches and the task reconciler that applies the pure
+//! decisions (firing, admission, lifecycle, retention).
+
+mod index;
+mod reconcile;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::Reporter;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::api::{RunWispRun, RunWispTask, keys};
+use crate::config::Config;
+use crate::error::Error;
+pub use index::RunIndex;
+
+pub struct Context {
+    pub client: Client,
+    pub cfg: Config,
+    pub runs: Store<RunWispRun>,
+    pub pods: Store<Pod>,
+    pub tasks: Store<RunWispTask>,
+    pub index: Arc<RunIndex>,
+    pub reporter: Reporter,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// Runs the controller until `shutdown` resolves. `ready` turns true once every cache has synced.
+pub async fn run(
+    client: Client,
+    cfg: Config,
+    metrics: Arc<crate::metrics::Metrics>,
+    ready: watch::Sender<bool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    let (tasks_api, runs_api, pods_api): (Api<RunWispTask>, Api<RunWispRun>, Api<Pod>) =
+        match &cfg.watch_namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
+        };
+
+    let index = Arc::new(RunIndex::default());
+    let (runs, runs_writer) = reflector::store();
+    let run_index = index.clone();
+    let run_events = watcher(runs_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(runs_writer)
+        .map_ok(move |ev| {
+            run_index.apply(&ev);
+            ev
+        })
+        .touched_objects();
+
+    // Only the operator's own Pods are cached: label-selected, so unrelated Pods cost nothing.
+    let (pods, pods_writer) = reflector::store();
+    let pod_events = watcher(
+        pods_api,
+        watcher::Config::default().labels(&format!(
+            "{}={}",
+            keys::MANAGED_BY_LABEL,
+            keys::MANAGED_BY
+        )),
+    )
+    .default_backoff()
+    .reflect(pods_writer)
+    .touched_objects();
+
+    let controller = Controller::new(tasks_api, watcher::Config::default());
+    let tasks = controller.store();
+    let ctx = Arc::new(Context {
+        client,
+        reporter: Reporter {
+            controller: cfg.manager.clone(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+        cfg,
+        runs: runs.clone(),
+        pods: pods.clone(),
+        tasks: tasks.clone(),
+        index,
+        metrics,
+    });
+
+    // Readiness: every cache has its first full list.
+    {
+        let (runs, pods, tasks) = (runs.clone(), pods.clone(), tasks.clone());
+        tokio::spawn(async move {
+            let ok = runs.wait_until_ready().await.is_ok()
+                && pods.wait_until_ready().await.is_ok()
+                && tasks.wait_until_ready().await.is_ok();
+            if ok {
+                info!("caches synced");
+                let _ = ready.send(true);
+            }
+        });
+    }
+    tokio::spawn(reconcile::sweep_orphans(ctx.clone()));
+
+    controller
+        .watches_stream(run_events, |run: RunWispRun| {
+            Some(ObjectRef::new(&run.spec.task_ref.name).within(&run.namespace()?))
+        })
+        .watches_stream(pod_events, |pod: Pod| {
+            let task = pod.annotations().get(keys::TASK_ANNOTATION)?.clone();
+            Some(ObjectRef::new(&task).within(&pod.namespace()?))
+        })
+        .with_config(kube::runtime::controller::Config::default().concurrency(64))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                match e {
+                    kube::runtime::controller::Error::ObjectNotFound(_) => {}
+                    other => warn!(error = %other, "reconcile failed"),
+                }
+            }
+        })
+        .await;
+    Ok(())
+}
+
+fn error_policy(task: Arc<RunWispTask>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error(err.label());
+    if err.is_conflict() {
+        // Lost an optimistic-concurrency race with our own newer write: the cache catches up fast.
+        return Action::requeue(Duration::from_millis(200));
+    }
+    warn!(task = %task.name_any(), namespace = ?task.namespace(), error = %err, label = err.label(), "reconcile error");
+    Action::requeue(Duration::from_secs(5))
+}

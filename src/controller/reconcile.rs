@@ -1,0 +1,1010 @@
+//! The task reconciler: read the task, its runs and their Pods; decide with the pure modules;
+//! apply. Everything it writes is idempotent (deterministic names, create-if-absent,
+//! optimistic concurrency on run status), so a restart or a stale cache never fires twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DeleteParams, LogParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use super::Context;
+use crate::admission::{self, Admit, Slot};
+use crate::api::{
+    Condition, RunPhase, RunTrigger, RunWispRun, RunWispRunSpec, RunWispRunStatus, RunWispTask,
+    RunWispTaskSpec, RunWispTaskStatus, TaskRef, keys,
+};
+use crate::error::{Error, Result, is_already_exists};
+use crate::firing::{self, Trigger};
+use crate::lifecycle::{self, AttemptEnd, PodSeen, Step};
+use crate::names;
+use crate::outcome::classify;
+use crate::podspec::{self, MAIN_CONTAINER, PodInput};
+use crate::retention::{self, FinishedRun};
+use crate::retry::EndReason;
+use crate::taskdef::{self, TaskDef};
+use crate::time::{from_jiff, to_jiff};
+
+/// Longest sleep between reconciles of a quiet task (a safety net, not the schedule).
+const MAX_REQUEUE: Duration = Duration::from_secs(3600);
+
+pub async fn reconcile(task: Arc<RunWispTask>, ctx: Arc<Context>) -> Result<Action> {
+    let started = std::time::Instant::now();
+    let res = TaskPass::new(&task, &ctx)?.run().await;
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    res
+}
+
+/// One reconcile of one task.
+struct TaskPass<'a> {
+    task: &'a RunWispTask,
+    ctx: &'a Context,
+    ns: String,
+    name: String,
+    now: DateTime<Utc>,
+    recorder: Recorder,
+    runs_api: Api<RunWispRun>,
+    pods_api: Api<Pod>,
+    /// The task's runs by name, refreshed with every write's response.
+    runs: HashMap<String, Arc<RunWispRun>>,
+    requeue_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> TaskPass<'a> {
+    fn new(task: &'a RunWispTask, ctx: &'a Context) -> Result<Self> {
+        let ns = task
+            .namespace()
+            .ok_or(Error::MissingField("metadata.namespace"))?;
+        Ok(TaskPass {
+            task,
+            ctx,
+            name: task.name_any(),
+            now: Utc::now(),
+            recorder: Recorder::new(ctx.client.clone(), ctx.reporter.clone()),
+            runs_api: Api::namespaced(ctx.client.clone(), &ns),
+            pods_api: Api::namespaced(ctx.client.clone(), &ns),
+            ns,
+            runs: HashMap::new(),
+            requeue_at: None,
+        })
+    }
+
+    fn wake_at(&mut self, t: DateTime<Utc>) {
+        self.requeue_at = Some(self.requeue_at.map_or(t, |r| r.min(t)));
+    }
+
+    async fn run(mut self) -> Result<Action> {
+        for ready in [
+            self.ctx.runs.wait_until_ready().await,
+            self.ctx.pods.wait_until_ready().await,
+        ] {
+            ready.map_err(|e| Error::CacheNotReady(e.to_string()))?;
+        }
+        let created = self
+            .task
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .map(|t| from_jiff(t.0))
+            .unwrap_or(self.now);
+        let old_status = self.task.status.clone().unwrap_or_default();
+        let mut status = old_status.clone();
+        status.observed_generation = self.task.meta().generation;
+
+        self.load_runs();
+        let def = match taskdef::validate(&self.task.spec, created, &self.ctx.cfg) {
+            Ok(def) => {
+                self.set_ready(&mut status, "True", "Valid", self.describe_schedule(&def));
+                Some(def)
+            }
+            Err(problems) => {
+                let msg = taskdef::describe(&problems);
+                let was_same = status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "InvalidSpec" && c.message == msg);
+                if !was_same {
+                    self.event(EventType::Warning, "InvalidSpec", &msg, None)
+                        .await;
+                }
+                self.set_ready(&mut status, "False", "InvalidSpec", msg);
+                status.next_schedule_time = None;
+                None
+            }
+        };
+
+        if let Some(def) = &def {
+            self.adopt_manual_runs(def).await?;
+            self.fire(def, created, &mut status).await?;
+            self.admit(def).await?;
+        }
+        self.advance_runs(def.as_ref()).await?;
+        if let Some(def) = &def {
+            self.prune(def).await?;
+        }
+
+        self.summarize(&mut status);
+        if status != old_status {
+            self.write_status(&status).await?;
+        }
+        if let Some(next) = status.next_schedule_time {
+            // A few ms late rather than early: an early wake finds nothing due and sleeps again.
+            self.wake_at(next + chrono::Duration::milliseconds(5));
+        }
+        let wait = self
+            .requeue_at
+            .map(|t| (t - self.now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(MAX_REQUEUE)
+            .min(MAX_REQUEUE);
+        Ok(Action::requeue(wait))
+    }
+
+    fn load_runs(&mut self) {
+        let uid = self.task.uid();
+        for name in self.ctx.index.runs_of(&self.ns, &self.name) {
+            let Some(run) = self.ctx.runs.get(&ObjectRef::new(&name).within(&self.ns)) else {
+                continue;
+            };
+            // A run owned by an earlier task of the same name belongs to that task (and the
+            // garbage collector); a run without an owner is a person's manual run.
+            let foreign = run
+                .owner_references()
+                .iter()
+                .any(|o| o.kind == "RunWispTask" && Some(&o.uid) != uid.as_ref());
+            if !foreign {
+                self.runs.insert(name, run);
+            }
+        }
+    }
+
+    fn describe_schedule(&self, def: &TaskDef) -> String {
+        match (&self.task.spec.cron, def.suspend) {
+            (None, _) => "manual-only task (no cron)".into(),
+            (Some(c), true) => format!("suspended; schedule {c:?} in {}", def.timezone),
+            (Some(c), false) => format!("schedule {c:?} in {}", def.timezone),
+        }
+    }
+
+    fn set_ready(
+        &self,
+        status: &mut RunWispTaskStatus,
+        value: &str,
+        reason: &str,
+        message: String,
+    ) {
+        Condition::upsert(
+            &mut status.conditions,
+            Condition {
+                type_: "Ready".into(),
+                status: value.into(),
+                observed_generation: self.task.meta().generation,
+                last_transition_time: self.now,
+                reason: reason.into(),
+                message,
+            },
+        );
+    }
+
+    fn owned_by_task(&self) -> Vec<OwnerReference> {
+        self.task
+            .controller_owner_ref(&())
+            .map(|mut o| {
+                o.block_owner_deletion = Some(true);
+                vec![o]
+            })
+            .unwrap_or_default()
+    }
+
+    /// A person's run (only `spec.taskRef`): take it in, or refuse it with a reason.
+    async fn adopt_manual_runs(&mut self, def: &TaskDef) -> Result<()> {
+        let uid = self.task.uid();
+        let strays: Vec<Arc<RunWispRun>> = self
+            .runs
+            .values()
+            .filter(|r| {
+                !r.owner_references()
+                    .iter()
+                    .any(|o| o.kind == "RunWispTask" && Some(&o.uid) == uid.as_ref())
+                    && !r.status.as_ref().is_some_and(|s| s.phase.is_finished())
+            })
+            .cloned()
+            .collect();
+        for run in strays {
+            let run_name = run.name_any();
+            if !def.manual_trigger {
+                let msg = format!(
+                    "manual runs are disabled for task {} (manualTrigger: false)",
+                    self.name
+                );
+                let mut st = run.status.clone().unwrap_or_default();
+                st.phase = RunPhase::Rejected;
+                st.message = Some(msg.clone());
+                st.completion_time = Some(self.now);
+                self.put_run_status(&run, st).await?;
+                self.event(
+                    EventType::Warning,
+                    "ManualRunRejected",
+                    &format!("{run_name}: {msg}"),
+                    None,
+                )
+                .await;
+                continue;
+            }
+            let requested = run
+                .meta()
+                .creation_timestamp
+                .as_ref()
+                .map(|t| from_jiff(t.0))
+                .unwrap_or(self.now);
+            let patch = json!({
+                "metadata": {
+                    "labels": {
+                        keys::MANAGED_BY_LABEL: keys::MANAGED_BY,
+                        keys::TASK_LABEL: names::label_value(&self.name),
+                    },
+                    "ownerReferences": self.owned_by_task(),
+                },
+                "spec": {
+                    "trigger": RunTrigger::Manual,
+                    "scheduledTime": requested,
+                    "template": self.task.spec,
+                }
+            });
+            let adopted = self
+                .runs_api
+                .patch(&run_name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+            info!(task = %self.name, run = %run_name, "manual run accepted");
+            self.ctx.metrics.fired(RunTrigger::Manual.as_str());
+            self.runs.insert(run_name, Arc::new(adopted));
+        }
+        Ok(())
+    }
+
+    /// Cron ticks due since the watermark: fire, catch up, or record a gap.
+    async fn fire(
+        &mut self,
+        def: &TaskDef,
+        created: DateTime<Utc>,
+        status: &mut RunWispTaskStatus,
+    ) -> Result<()> {
+        let Some(schedule) = &def.schedule else {
+            status.next_schedule_time = None;
+            return Ok(());
+        };
+        if def.suspend {
+            // Ticks passed while suspended are neither fired nor missed: suspension is deliberate.
+            status.scheduled_through = Some(self.now);
+            status.next_schedule_time = None;
+            return Ok(());
+        }
+        // The watermark, or the newest tick a run exists for (the status may lag our own writes).
+        let from_runs = self
+            .runs
+            .values()
+            .filter(|r| matches!(r.spec.trigger, Some(RunTrigger::Cron | RunTrigger::CatchUp)))
+            .filter_map(|r| r.spec.scheduled_time)
+            .max();
+        let last_handled = status.scheduled_through.max(from_runs);
+        let grace = chrono::Duration::from_std(self.ctx.cfg.on_time_grace)
+            .unwrap_or(chrono::Duration::seconds(60));
+        let plan = firing::plan(
+            schedule,
+            last_handled,
+            created,
+            self.now,
+            def.catch_up,
+            def.max_catch_up_runs,
+            grace,
+        );
+        let with_seconds = schedule.has_seconds();
+
+        if let Some(gap) = &plan.gap {
+            let name = names::missed_run_name(&self.name, gap.last_missed, with_seconds);
+            let msg = format!(
+                "missed {} tick(s) from {} to {} while the operator was not running (catchUp: {})",
+                gap.count,
+                gap.first_missed.to_rfc3339(),
+                gap.last_missed.to_rfc3339(),
+                serde_json::to_value(def.catch_up)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+            );
+            if let Some(run) = self
+                .create_run(&name, RunTrigger::Cron, gap.last_missed, false)
+                .await?
+            {
+                let mut st = RunWispRunStatus {
+                    missed_count: Some(gap.count),
+                    first_missed_time: Some(gap.first_missed),
+                    ..Default::default()
+                };
+                lifecycle::finish(&mut st, EndReason::Missed, Some(msg.clone()), self.now);
+                self.put_run_status(&run, st).await?;
+                self.ctx.metrics.finished(EndReason::Missed.as_str());
+                self.event(EventType::Warning, "MissedRuns", &msg, None)
+                    .await;
+            }
+        }
+        for f in &plan.fire {
+            let trigger = match f.trigger {
+                Trigger::Cron => RunTrigger::Cron,
+                Trigger::CatchUp => RunTrigger::CatchUp,
+            };
+            let name = names::run_name(&self.name, f.scheduled, with_seconds);
+            if self
+                .create_run(&name, trigger, f.scheduled, true)
+                .await?
+                .is_some()
+            {
+                self.ctx.metrics.fired(trigger.as_str());
+                debug!(task = %self.name, run = %name, trigger = trigger.as_str(), "fired");
+            }
+        }
+        if let Some(last) = plan.fire.iter().map(|f| f.scheduled).max() {
+            status.last_schedule_time = status.last_schedule_time.max(Some(last));
+        }
+        status.scheduled_through = match (plan.last_schedule, last_handled) {
+            (Some(t), prev) => Some(prev.map_or(t, |p| p.max(t))),
+            // First sight with nothing due: start the watermark now, so a later outage is a gap.
+            (None, None) => Some(self.now),
+            (None, prev) => prev,
+        };
+        status.next_schedule_time = plan.next;
+        Ok(())
+    }
+
+    /// Create-if-absent: `None` when the run already exists (a tick can never fire twice).
+    async fn create_run(
+        &mut self,
+        name: &str,
+        trigger: RunTrigger,
+        scheduled: DateTime<Utc>,
+        with_template: bool,
+    ) -> Result<Option<Arc<RunWispRun>>> {
+        if self.runs.contains_key(name) {
+            return Ok(None);
+        }
+        let run = RunWispRun {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(self.ns.clone()),
+                labels: Some(
+                    [
+                        (
+                            keys::MANAGED_BY_LABEL.to_string(),
+                            keys::MANAGED_BY.to_string(),
+                        ),
+                        (keys::TASK_LABEL.to_string(), names::label_value(&self.name)),
+                    ]
+                    .into(),
+                ),
+                owner_references: Some(self.owned_by_task()),
+                ..Default::default()
+            },
+            spec: RunWispRunSpec {
+                task_ref: TaskRef {
+                    name: self.name.clone(),
+                },
+                trigger: Some(trigger),
+                scheduled_time: Some(scheduled),
+                template: with_template.then(|| Box::new(self.task.spec.clone())),
+            },
+            status: None,
+        };
+        match self.runs_api.create(&PostParams::default(), &run).await {
+            Ok(created) => {
+                let created = Arc::new(created);
+                self.runs.insert(name.to_string(), created.clone());
+                Ok(Some(created))
+            }
+            Err(e) if is_already_exists(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs of this task in FIFO order: creation time, then name.
+    fn fifo(&self) -> Vec<Arc<RunWispRun>> {
+        let mut v: Vec<Arc<RunWispRun>> = self.runs.values().cloned().collect();
+        v.sort_by(|a, b| {
+            let ka = (
+                a.meta().creation_timestamp.as_ref().map(|t| t.0),
+                a.name_any(),
+            );
+            let kb = (
+                b.meta().creation_timestamp.as_ref().map(|t| t.0),
+                b.name_any(),
+            );
+            ka.cmp(&kb)
+        });
+        v
+    }
+
+    async fn admit(&mut self, def: &TaskDef) -> Result<()> {
+        let ordered = self.fifo();
+        let slots: Vec<Slot<'_>> = ordered
+            .iter()
+            .filter(|r| r.spec.trigger.is_some())
+            .map(|r| Slot {
+                name: r.metadata.name.as_deref().unwrap_or_default(),
+                phase: r.status.as_ref().map(|s| s.phase).unwrap_or_default(),
+            })
+            .collect();
+        let decisions =
+            admission::admit(&slots, def.on_overlap, def.max_concurrent, def.max_queued);
+        drop(slots);
+        for d in decisions {
+            match d {
+                Admit::Start(name) => {
+                    if let Some(run) = self.runs.get(&name).cloned() {
+                        self.start_attempt(&run, 1).await?;
+                    }
+                }
+                Admit::Queue(name) => {
+                    if let Some(run) = self.runs.get(&name).cloned() {
+                        let mut st = run.status.clone().unwrap_or_default();
+                        st.phase = RunPhase::Queued;
+                        st.message = Some(format!(
+                            "waiting for one of {} slot(s) (onOverlap: queue)",
+                            def.max_concurrent
+                        ));
+                        self.put_run_status(&run, st).await?;
+                    }
+                }
+                Admit::Skip(name) => {
+                    self.end_without_attempt(
+                        &name,
+                        EndReason::Skipped,
+                        "the task was still running (onOverlap: skip)",
+                    )
+                    .await?
+                }
+                Admit::QueueFull(name) => {
+                    let msg = format!("the queue is full (maxQueued: {})", def.max_queued);
+                    self.end_without_attempt(&name, EndReason::QueueFull, &msg)
+                        .await?
+                }
+                Admit::Stop(name) => {
+                    if let Some(run) = self.runs.get(&name).cloned() {
+                        let mut st = run.status.clone().unwrap_or_default();
+                        st.phase = RunPhase::Stopping;
+                        st.message =
+                            Some("stopping to make room for a newer run (onOverlap: kill)".into());
+                        self.put_run_status(&run, st).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn end_without_attempt(&mut self, name: &str, end: EndReason, msg: &str) -> Result<()> {
+        let Some(run) = self.runs.get(name).cloned() else {
+            return Ok(());
+        };
+        let mut st = run.status.clone().unwrap_or_default();
+        lifecycle::finish(&mut st, end, Some(msg.to_string()), self.now);
+        self.put_run_status(&run, st).await?;
+        self.ctx.metrics.finished(end.as_str());
+        let kind = if end.is_failure() {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        self.event(kind, reason_for(end), &format!("{name}: {msg}"), None)
+            .await;
+        Ok(())
+    }
+
+    /// The definition a run executes: its snapshot, or the task's current one for old runs.
+    fn def_for(
+        &self,
+        run: &RunWispRun,
+        fallback: Option<&TaskDef>,
+    ) -> Option<(TaskDef, RunWispTaskSpec)> {
+        let spec = run.spec.template.as_deref().unwrap_or(&self.task.spec);
+        let created = run
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .map(|t| from_jiff(t.0))
+            .unwrap_or(self.now);
+        match taskdef::validate(spec, created, &self.ctx.cfg) {
+            Ok(d) => Some((d, spec.clone())),
+            Err(_) => fallback.map(|d| (d.clone(), self.task.spec.clone())),
+        }
+    }
+
+    async fn start_attempt(&mut self, run: &Arc<RunWispRun>, number: u32) -> Result<()> {
+        let run_name = run.name_any();
+        let Some((def, spec)) = self.def_for(run, None) else {
+            return self
+                .end_without_attempt(
+                    &run_name,
+                    EndReason::StartFailed,
+                    "the run's task definition is invalid",
+                )
+                .await;
+        };
+        let uid = run.uid().ok_or(Error::MissingField("metadata.uid"))?;
+        let pod = podspec::build(
+            &spec,
+            &def,
+            &PodInput {
+                namespace: &self.ns,
+                task: &self.name,
+                run: &run_name,
+                run_uid: &uid,
+                attempt: number,
+                default_image: &self.ctx.cfg.default_image,
+                default_shell: &self.ctx.cfg.default_shell,
+            },
+        );
+        let pod = match pod {
+            Ok(p) => p,
+            Err(msg) => {
+                return self
+                    .end_without_attempt(&run_name, EndReason::StartFailed, &msg)
+                    .await;
+            }
+        };
+        let pod_name = pod.name_any();
+        match self.pods_api.create(&PostParams::default(), &pod).await {
+            Ok(_) => {}
+            Err(e) if is_already_exists(&e) => {}
+            Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 || s.code == 403 => {
+                // The apiserver refused the Pod (invalid template, quota, admission): not retryable.
+                let msg = format!("pod {pod_name} was refused: {}", s.message);
+                return self
+                    .end_without_attempt(&run_name, EndReason::StartFailed, &msg)
+                    .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if number == 1 {
+            if let (Some(RunTrigger::Cron | RunTrigger::CatchUp), Some(t)) =
+                (run.spec.trigger, run.spec.scheduled_time)
+            {
+                let skew = (self.now - t).to_std().unwrap_or(Duration::ZERO);
+                self.ctx.metrics.firing_skew.observe(skew.as_secs_f64());
+            }
+        }
+        let mut st = run.status.clone().unwrap_or_default();
+        lifecycle::start_attempt(&mut st, number, pod_name, self.now);
+        self.put_run_status(run, st).await?;
+        Ok(())
+    }
+
+    /// Moves every active run along its attempts.
+    async fn advance_runs(&mut self, task_def: Option<&TaskDef>) -> Result<()> {
+        for run in self.fifo() {
+            let Some(status) = run.status.clone() else {
+                continue;
+            };
+            if !status.phase.is_active() {
+                continue;
+            }
+            let Some((def, _)) = self.def_for(&run, task_def) else {
+                continue;
+            };
+            let pod_name = status.attempts.last().map(|a| a.pod_name.clone());
+            let mut seen = self.pod_seen(pod_name.as_deref());
+            // At most: confirm, then act.
+            for _ in 0..2 {
+                let step =
+                    lifecycle::decide(&status, &seen, &def, self.now, self.ctx.cfg.start_timeout);
+                match step {
+                    Step::ConfirmGone => {
+                        seen = match pod_name.as_deref() {
+                            Some(p) => match self.pods_api.get_opt(p).await? {
+                                Some(pod) => present(&pod),
+                                None => PodSeen::Gone,
+                            },
+                            None => PodSeen::Gone,
+                        };
+                        continue;
+                    }
+                    Step::Nothing { requeue_at } => {
+                        if let Some(t) = requeue_at {
+                            self.wake_at(t);
+                        }
+                    }
+                    Step::StartAttempt { number } => self.start_attempt(&run, number).await?,
+                    Step::EndAttempt(end) => {
+                        self.end_attempt(&run, status.clone(), &def, &end, pod_name.as_deref())
+                            .await?
+                    }
+                    Step::StopPod => {
+                        if let Some(p) = pod_name.as_deref() {
+                            self.delete_pod(p, def.graceful_stop).await?;
+                        }
+                        self.wake_at(
+                            self.now
+                                + chrono::Duration::seconds(def.graceful_stop.as_secs() as i64 + 2),
+                        );
+                    }
+                    Step::Stopped => {
+                        let mut st = status.clone();
+                        lifecycle::finish(
+                            &mut st,
+                            EndReason::Stopped,
+                            Some("stopped to make room for a newer run (onOverlap: kill)".into()),
+                            self.now,
+                        );
+                        self.put_run_status(&run, st).await?;
+                        self.ctx.metrics.finished(EndReason::Stopped.as_str());
+                        self.event(
+                            EventType::Normal,
+                            "RunStopped",
+                            &format!("{}: stopped (onOverlap: kill)", run.name_any()),
+                            None,
+                        )
+                        .await;
+                    }
+                }
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn pod_seen(&self, pod_name: Option<&str>) -> PodSeen {
+        pod_name
+            .and_then(|p| self.ctx.pods.get(&ObjectRef::new(p).within(&self.ns)))
+            .map(|pod| present(&pod))
+            .unwrap_or(PodSeen::NotInCache)
+    }
+
+    async fn end_attempt(
+        &mut self,
+        run: &Arc<RunWispRun>,
+        mut st: RunWispRunStatus,
+        def: &TaskDef,
+        end: &AttemptEnd,
+        pod_name: Option<&str>,
+    ) -> Result<()> {
+        let tail = match (end.pod_present, pod_name) {
+            (true, Some(p)) => self.log_tail(p).await,
+            _ => None,
+        };
+        // An attempt the operator ended itself must not keep running underneath.
+        if end.pod_present && matches!(end.end, EndReason::StartFailed | EndReason::Timeout) {
+            if let Some(p) = pod_name {
+                self.delete_pod(p, Duration::ZERO).await?;
+            }
+        }
+        lifecycle::record_end(&mut st, end, tail, def, self.now);
+        let run_name = run.name_any();
+        let attempt = st.attempts.len();
+        self.put_run_status(run, st.clone()).await?;
+        if st.phase == RunPhase::Retrying {
+            if let Some(t) = st.next_attempt_time {
+                self.wake_at(t);
+            }
+            let note = format!(
+                "{run_name}: attempt {attempt} ended {}{}; retrying at {}",
+                end.end.as_str(),
+                end.exit_code
+                    .map(|c| format!(" (exit code {c})"))
+                    .unwrap_or_default(),
+                st.next_attempt_time
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            );
+            self.event(EventType::Warning, "RetryScheduled", &note, None)
+                .await;
+        } else if let Some(reason) = st.end_reason {
+            self.ctx.metrics.finished(reason.as_str());
+            let note = format!(
+                "{run_name}: {}{} after {attempt} attempt(s){}",
+                reason.as_str(),
+                end.exit_code
+                    .map(|c| format!(" (exit code {c})"))
+                    .unwrap_or_default(),
+                if end.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", end.message)
+                }
+            );
+            let kind = if reason.is_failure() {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            self.event(kind, reason_for(reason), &note, None).await;
+        }
+        Ok(())
+    }
+
+    async fn log_tail(&self, pod: &str) -> Option<String> {
+        let params = LogParams {
+            container: Some(MAIN_CONTAINER.to_string()),
+            tail_lines: Some(self.ctx.cfg.log_tail_lines),
+            ..Default::default()
+        };
+        match self.pods_api.logs(pod, &params).await {
+            Ok(text) => Some(tail_bytes(&text, self.ctx.cfg.log_tail_bytes)),
+            Err(e) => {
+                debug!(pod, error = %e, "no output to keep");
+                None
+            }
+        }
+    }
+
+    async fn delete_pod(&self, pod: &str, grace: Duration) -> Result<()> {
+        let dp = DeleteParams {
+            grace_period_seconds: Some(grace.as_secs().min(u32::MAX as u64) as u32),
+            ..Default::default()
+        };
+        match self.pods_api.delete(pod, &dp).await {
+            Ok(_) => Ok(()),
+            Err(e) if crate::error::is_not_found(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Retention: the task's oldest finished runs past `keepRuns` / `keepFor`.
+    async fn prune(&mut self, def: &TaskDef) -> Result<()> {
+        if def.keep_runs.is_none() && def.keep_for.is_none() {
+            return Ok(());
+        }
+        let finished: Vec<(String, jiff::Timestamp)> = self
+            .runs
+            .values()
+            .filter_map(|r| {
+                let st = r.status.as_ref()?;
+                if !st.phase.is_finished() {
+                    return None;
+                }
+                let at = st
+                    .completion_time
+                    .map(to_jiff)
+                    .or_else(|| r.meta().creation_timestamp.as_ref().map(|t| t.0))?;
+                Some((r.name_any(), at))
+            })
+            .collect();
+        let view: Vec<FinishedRun<'_>> = finished
+            .iter()
+            .map(|(n, t)| FinishedRun {
+                name: n.as_str(),
+                finished: *t,
+            })
+            .collect();
+        let doomed: Vec<String> =
+            retention::select_for_deletion(&view, def.keep_runs, def.keep_for, to_jiff(self.now))
+                .into_iter()
+                .map(|n| n.to_string())
+                .collect();
+        for name in &doomed {
+            match self
+                .runs_api
+                .delete(name, &DeleteParams::background())
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if crate::error::is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.runs.remove(name);
+        }
+        if !doomed.is_empty() {
+            info!(task = %self.name, pruned = doomed.len(), "retention");
+        }
+        // Wake when the oldest kept run ages past keepFor.
+        if let Some(keep_for) = def
+            .keep_for
+            .and_then(|k| chrono::Duration::from_std(k).ok())
+        {
+            if let Some(oldest) = finished
+                .iter()
+                .filter(|(n, _)| !doomed.contains(n))
+                .map(|(_, t)| from_jiff(*t))
+                .min()
+            {
+                self.wake_at(oldest + keep_for + chrono::Duration::seconds(1));
+            }
+        }
+        Ok(())
+    }
+
+    /// The task's status fields derived from its runs.
+    fn summarize(&self, status: &mut RunWispTaskStatus) {
+        let ordered = self.fifo();
+        let phase = |r: &RunWispRun| r.status.as_ref().map(|s| s.phase).unwrap_or_default();
+        status.active = ordered
+            .iter()
+            .filter(|r| phase(r).is_active())
+            .map(|r| r.name_any())
+            .collect();
+        status.queued = ordered
+            .iter()
+            .filter(|r| matches!(phase(r), RunPhase::Queued))
+            .map(|r| r.name_any())
+            .collect();
+        status.active_count = status.active.len() as u32;
+        status.queued_count = status.queued.len() as u32;
+        let last_finished = ordered
+            .iter()
+            .filter_map(|r| {
+                let st = r.status.as_ref()?;
+                Some((st.completion_time?, r.name_any(), st.end_reason?))
+            })
+            .max_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        if let Some((_, name, reason)) = last_finished {
+            status.last_run = Some(name);
+            status.last_end_reason = Some(reason);
+        }
+        let last_success = ordered
+            .iter()
+            .filter_map(|r| {
+                let st = r.status.as_ref()?;
+                (st.end_reason == Some(EndReason::Success)).then_some(st.completion_time?)
+            })
+            .max();
+        status.last_successful_time = status.last_successful_time.max(last_success);
+    }
+
+    async fn write_status(&self, status: &RunWispTaskStatus) -> Result<()> {
+        let api: Api<RunWispTask> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        let patch = json!({
+            "apiVersion": format!("{}/{}", crate::api::GROUP, crate::api::VERSION),
+            "kind": "RunWispTask",
+            "metadata": {"name": self.name},
+            "status": status,
+        });
+        api.patch_status(
+            &self.name,
+            &PatchParams::apply(&self.ctx.cfg.manager).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a run's status, guarded by its resourceVersion (a stale cache loses, not wins).
+    async fn put_run_status(
+        &mut self,
+        run: &Arc<RunWispRun>,
+        status: RunWispRunStatus,
+    ) -> Result<()> {
+        let mut obj = (**run).clone();
+        obj.status = Some(status);
+        let updated = self
+            .runs_api
+            .replace_status(&run.name_any(), &PostParams::default(), &obj)
+            .await?;
+        self.runs.insert(run.name_any(), Arc::new(updated));
+        Ok(())
+    }
+
+    async fn event(
+        &self,
+        kind: EventType,
+        reason: &str,
+        note: &str,
+        secondary: Option<&RunWispRun>,
+    ) {
+        let ev = Event {
+            type_: kind,
+            reason: reason.into(),
+            note: Some(truncate(note, 1000)),
+            action: "Reconcile".into(),
+            secondary: secondary.map(|r| r.object_ref(&())),
+        };
+        if let Err(e) = self.recorder.publish(&ev, &self.task.object_ref(&())).await {
+            warn!(task = %self.name, reason, error = %e, "cannot publish event");
+        }
+    }
+}
+
+fn present(pod: &Pod) -> PodSeen {
+    PodSeen::Present {
+        outcome: classify(pod, MAIN_CONTAINER),
+        deleting: pod.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+fn reason_for(end: EndReason) -> &'static str {
+    match end {
+        EndReason::Success => "RunSucceeded",
+        EndReason::Failed => "RunFailed",
+        EndReason::Timeout => "RunTimedOut",
+        EndReason::Crashed => "RunCrashed",
+        EndReason::Skipped => "RunSkipped",
+        EndReason::Stopped => "RunStopped",
+        EndReason::Missed => "RunMissed",
+        EndReason::QueueFull => "RunQueueFull",
+        EndReason::StartFailed => "RunStartFailed",
+    }
+}
+
+/// The last `max` bytes of `s`, cut at a character boundary.
+pub fn tail_bytes(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_string()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Runs whose task does not exist are refused with a reason instead of waiting forever.
+pub async fn sweep_orphans(ctx: Arc<Context>) {
+    if ctx.tasks.wait_until_ready().await.is_err() || ctx.runs.wait_until_ready().await.is_err() {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        for (ns, task) in ctx.index.tasks() {
+            if ctx.tasks.get(&ObjectRef::new(&task).within(&ns)).is_some() {
+                continue;
+            }
+            let api: Api<RunWispRun> = Api::namespaced(ctx.client.clone(), &ns);
+            for name in ctx.index.runs_of(&ns, &task) {
+                let Some(run) = ctx.runs.get(&ObjectRef::new(&name).within(&ns)) else {
+                    continue;
+                };
+                if run
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.phase != RunPhase::Pending)
+                    || !run.owner_references().is_empty()
+                {
+                    continue;
+                }
+                let mut obj = (*run).clone();
+                obj.status = Some(RunWispRunStatus {
+                    phase: RunPhase::Rejected,
+                    message: Some(format!("task {task} does not exist in namespace {ns}")),
+                    completion_time: Some(Utc::now()),
+                    ..Default::default()
+                });
+                if let Err(e) = api
+                    .replace_status(&name, &PostParams::default(), &obj)
+                    .await
+                {
+                    debug!(run = %name, error = %e, "cannot reject orphan run");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_tail_keeps_the_last_bytes_at_a_character_boundary() {
+        assert_eq!(tail_bytes("abcdef", 3), "def");
+        assert_eq!(tail_bytes("aé", 1), "");
+        assert_eq!(tail_bytes("short", 100), "short");
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's test command: static checks, unit tests, then the bed smoke test and the e2e
+# suite on a real local Kubernetes (brought up and torn down by e2e/with-bed.sh).
+#   ./test.sh            everything
+#   ./test.sh unit       fmt, clippy, unit and golden tests only (no cluster)
+#   ./test.sh e2e        the e2e part only
+# Set RUNWISP_USE_EXISTING_CLUSTER=1 with KUBECONFIG to run the e2e part on another cluster
+# (it needs the images localhost/busybox:1.35 on its nodes, or RUNWISP_E2E_IMAGE).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+what=${1:-all}
+lap() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
+
+if [ "$what" = all ] || [ "$what" = unit ]; then
+  lap "cargo fmt --check"; cargo fmt --all -- --check
+  lap "cargo clippy"; cargo clippy --all-targets --all-features -- -D warnings
+  lap "unit and golden tests"; cargo test --all-targets
+fi
+if [ "$what" = all ] || [ "$what" = e2e ]; then
+  lap "building the operator and the e2e suite"
+  cargo test --features e2e --test e2e --no-run
+  mkdir -p target/e2e-logs
+  lap "bed: smoke test, then the e2e suite"
+  RUNWISP_E2E_LOGS=$PWD/target/e2e-logs e2e/with-bed.sh bash -c \
+    'e2e/smoke.sh && cargo test --features e2e --test e2e -- --test-threads="${RUNWISP_E2E_THREADS:-6}"'
+fi
+lap "done"
