@@ -51,7 +51,10 @@ PIDS=$BED/pids
 RUN=$BED/run                      # containerd socket: on the host fs, so `ctr` works from outside the node
 NODE_DIR=$BED/node
 KUBECONFIG_PATH=$BED/kubeconfig
-SYSCTL_SAVED=$BED/sysctl.saved
+# Sysctls are machine-wide, beds are not: the first bed to come up saves the original values here, every bed
+# registers in beds/, and the last one to go away restores them.
+HOST_STATE=${RUNWISP_HOST_STATE:-/run/runwisp}
+SYSCTL_SAVED=$HOST_STATE/sysctl.saved
 IMAGES=$CACHE/images
 
 now() { date +%s.%N; }
@@ -103,6 +106,8 @@ Configuration (environment, default):
   RUNWISP_EXTRA_IMAGES          space-separated docker-archive tarballs to import at 'up'
   RUNWISP_UP_TIMEOUT            seconds to wait for each readiness step ($UP_TIMEOUT)
   RUNWISP_KEEP_FAILED=1         leave a failed 'up' running for inspection instead of tearing it down
+  RUNWISP_HOST_STATE            machine-wide state shared by all beds: the sysctls saved by the first bed
+                                up, restored by the last one down ($HOST_STATE)
 
 Images available to pods (use imagePullPolicy: Never or IfNotPresent): $PAUSE_IMAGE, $BUSYBOX_IMAGE.
 The apiserver listens on https://127.0.0.1:\$RUNWISP_API_PORT only; there is no kube-proxy and no DNS, so a
@@ -130,29 +135,36 @@ need_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
 k8s_bin() { "$HERE/build-k8s.sh" path; }
 node_name() { hostname | tr '[:upper:]' '[:lower:]'; }
 # kubelet refuses a loopback node IP; the apiserver reaches the kubelet (logs, exec) at this address
-node_ip() { ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") print $(i + 1)}'; }
+node_ip() {
+  local ip
+  ip=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") print $(i + 1)}')
+  # no default route: the first global IPv4 address
+  [ -n "$ip" ] || ip=$(ip -4 -o addr show scope global 2>/dev/null | awk '{sub("/.*", "", $4); print $4; exit}')
+  [ -n "$ip" ] || die "no non-loopback IPv4 address for the node"
+  echo "$ip"
+}
 
 # ---------------------------------------------------------------------------------------------------------
 # Process bookkeeping. A pid file holds "PID STARTTIME": the start time (field 22 of /proc/PID/stat) guards
 # against pid reuse after the bed was killed, so we never signal an unrelated process.
 # ---------------------------------------------------------------------------------------------------------
 proc_starttime() { # PID -> start time, fails if the process is gone or a zombie
-  local s rest
+  local s rest f
   s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  local f
   rest=${s##*) }                     # comm may contain spaces; fields after ") " start at field 3
   read -r -a f <<<"$rest"
   [ "${f[0]}" != Z ] || return 1
   echo "${f[19]}"
 }
 record_pid() { echo "$2 $(proc_starttime "$2")" >"$PIDS/$1.pid"; }
-pid_of() { # NAME -> pid if that component is alive
+pid_file_alive() { # PIDFILE -> pid if that process is alive
   local pid st cur
-  [ -f "$PIDS/$1.pid" ] && read -r pid st <"$PIDS/$1.pid" || return 1
+  [ -f "$1" ] && read -r pid st <"$1" || return 1
   [ -n "$pid" ] && [ -n "$st" ] || return 1
   cur=$(proc_starttime "$pid") || return 1
   [ "$cur" = "$st" ] && echo "$pid"
 }
+pid_of() { pid_file_alive "$PIDS/$1.pid"; } # NAME -> pid if that component is alive
 stop_component() { # NAME: SIGTERM (SIGKILL for the node), wait, SIGKILL
   local name=$1 pid i
   if pid=$(pid_of "$name"); then
@@ -178,6 +190,7 @@ start_component() {
   local name=$1 logfile=$2; shift 2
   setsid "$@" >"$logfile" 2>&1 </dev/null &
   record_pid "$name" $!
+  disown $! # no "Killed" job notices from this shell when `up` fails and tears down
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -230,17 +243,44 @@ unmount_leftovers() { # anything still mounted below the bed dir (only possible 
   done
 }
 
-save_sysctls() {
-  # a file left by a bed that was killed holds the values from before *that* bed: restore those first
-  restore_sysctls
-  # shellcheck disable=SC2086
-  sysctl $SYSCTLS 2>/dev/null | tr -d ' ' >"$SYSCTL_SAVED"
+host_state_lock() { mkdir -p "$HOST_STATE/beds" && exec 9>"$HOST_STATE/lock" && flock 9; }
+host_state_unlock() { flock -u 9 && exec 9>&-; }
+# a registered bed is live if one of its processes is; a fresh registration (an `up` that has not started
+# anything yet) counts as live for a minute
+bed_live() { # MARKER
+  local dir f
+  dir=$(cat "$1" 2>/dev/null) || return 1
+  for f in "$dir"/pids/*.pid; do pid_file_alive "$f" >/dev/null && return 0; done
+  [ -n "$(find "$1" -mmin -1 2>/dev/null)" ]
 }
-restore_sysctls() {
-  [ -f "$SYSCTL_SAVED" ] || return 0
-  # shellcheck disable=SC2046
-  sysctl -q -w $(cat "$SYSCTL_SAVED") >/dev/null || log "WARNING: could not restore every sysctl from $SYSCTL_SAVED"
-  rm -f "$SYSCTL_SAVED"
+# called before this bed's kubelet starts (which rewrites them) and after cleanup_host
+save_sysctls() {
+  host_state_lock
+  # shellcheck disable=SC2086
+  [ -f "$SYSCTL_SAVED" ] || sysctl $SYSCTLS 2>/dev/null | tr -d ' ' >"$SYSCTL_SAVED"
+  echo "$BED" >"$HOST_STATE/beds/$BED_NAME"
+  host_state_unlock
+}
+restore_sysctls() { # unregisters this bed; restores the saved values if no other live bed is left
+  local m others=""
+  host_state_lock
+  rm -f "$HOST_STATE/beds/$BED_NAME"
+  # a per-bed file written by an earlier version of this script
+  if [ -f "$BED/sysctl.saved" ]; then
+    if [ -f "$SYSCTL_SAVED" ]; then rm -f "$BED/sysctl.saved"; else mv "$BED/sysctl.saved" "$SYSCTL_SAVED"; fi
+  fi
+  for m in "$HOST_STATE"/beds/*; do
+    [ -f "$m" ] || continue
+    if bed_live "$m"; then others="$others ${m##*/}"; else rm -f "$m"; fi
+  done
+  if [ -n "$others" ]; then
+    log "sysctls stay as they are: still in use by bed(s)$others"
+  elif [ -f "$SYSCTL_SAVED" ]; then
+    # shellcheck disable=SC2046
+    sysctl -q -w $(cat "$SYSCTL_SAVED") >/dev/null || log "WARNING: could not restore every sysctl from $SYSCTL_SAVED"
+    rm -f "$SYSCTL_SAVED"
+  fi
+  host_state_unlock
 }
 
 cleanup_host() {
@@ -487,7 +527,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 serializeImagePulls: false
 nodeStatusUpdateFrequency: 4s
-syncFrequency: 10s
+syncFrequency: 3s
 EOF
   # kubelet flags that cannot go into the config file in 1.20
   cat >"$NODE_DIR/kubelet.args" <<EOF

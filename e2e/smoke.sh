@@ -87,9 +87,11 @@ check_garbage_collection() {
   uid=$(jp configmap owner '{.metadata.uid}')
   pod owned "  ownerReferences: [{apiVersion: v1, kind: ConfigMap, name: owner, uid: $uid}]" '["sleep", "3600"]'
   wait_for "pod owned to run" is pod owned '{.status.phase}' Running
+  local t
+  t=$(now)
   kn delete configmap owner --wait=true >/dev/null
   wait_for "the garbage collector to delete pod owned" not_found pod owned
-  echo "    owner deleted -> dependent pod gone"
+  echo "    owner deleted -> dependent pod gone $(elapsed "$t")s later"
 }
 not_found() { ! kn get "$1" "$2" >/dev/null 2>&1; }
 

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 
 use crate::schedule::{Schedule, TickSpan};
 
-/// Most on-time firings one plan returns. Only a sub-minute `@every` with a long grace can
-/// get near it; older on-time ticks past it are treated as missed, so nothing is dropped
-/// without being counted.
-pub const ON_TIME_LIMIT: usize = 1_000;
+/// Only the newest due tick fires on time (as a cron scheduler would); older due ticks,
+/// even inside the grace window, were not fired when they came and count as missed, so an
+/// outage of a sub-minute task is one gap (and its catch-up), not a burst of "on-time" runs.
+pub const ON_TIME_LIMIT: usize = 1;
 
 /// What to do with ticks missed while the operator was down.
 #[derive(
@@ -118,7 +118,9 @@ pub fn plan(
     // any on-time ticks that did not fit under ON_TIME_LIMIT.
     let on_time_overflowed = on_time.total > on_time.ticks.len() as u64;
     let missed_until = match on_time.ticks.first() {
-        Some(oldest) if on_time_overflowed => *oldest - chrono::Duration::nanoseconds(1),
+        Some(oldest) if on_time_overflowed => oldest
+            .checked_sub_signed(chrono::Duration::nanoseconds(1))
+            .unwrap_or(*oldest),
         _ => on_time_after,
     };
     let missed = if missed_until > lower {
@@ -140,25 +142,25 @@ pub fn plan(
 
     let mut fire = Vec::new();
     let mut gap = None;
-    if !first_seen && let Some(&last_missed) = missed.ticks.last() {
+    // A task seen for the first time gets no backfill and no gap.
+    let missed_ticks: &[DateTime<Utc>] = if first_seen { &[] } else { &missed.ticks };
+    if let (Some(&oldest_kept), Some(&last_missed)) = (missed_ticks.first(), missed_ticks.last()) {
         // The span kept only the newest missed ticks; the oldest is one search away.
         let first_missed = schedule
             .next_after(lower)
             .filter(|t| *t <= last_missed)
-            .unwrap_or(missed.ticks[0]);
+            .unwrap_or(oldest_kept);
         gap = Some(Gap {
             first_missed,
             last_missed,
             count: missed.total,
         });
-        let caught_up: &[DateTime<Utc>] = match catch_up {
-            CatchUp::Latest => std::slice::from_ref(&missed.ticks[missed.ticks.len() - 1]),
-            CatchUp::All => {
-                let n = usize::try_from(max_catch_up_runs).unwrap_or(usize::MAX);
-                &missed.ticks[missed.ticks.len().saturating_sub(n)..]
-            }
-            CatchUp::Skip => &[],
+        let runs = match catch_up {
+            CatchUp::Latest => 1,
+            CatchUp::All => usize::try_from(max_catch_up_runs).unwrap_or(usize::MAX),
+            CatchUp::Skip => 0,
         };
+        let caught_up = &missed_ticks[missed_ticks.len().saturating_sub(runs)..];
         fire.extend(caught_up.iter().map(|&scheduled| Firing {
             scheduled,
             trigger: Trigger::CatchUp,
@@ -325,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn first_seen_fires_on_time_ticks_and_skips_older_ones_silently() {
+    fn first_seen_fires_only_the_newest_on_time_tick_and_skips_older_ones_silently() {
         let p = plan(
             &sched("*/10 * * * * *"),
             None,
@@ -335,13 +337,7 @@ mod tests {
             100,
             chrono::Duration::seconds(20),
         );
-        assert_eq!(
-            p.fire,
-            vec![
-                cron_at("2026-04-01T12:04:50Z"),
-                cron_at("2026-04-01T12:05:00Z")
-            ]
-        );
+        assert_eq!(p.fire, vec![cron_at("2026-04-01T12:05:00Z")]);
         assert_eq!(p.gap, None);
         assert_eq!(p.last_schedule, Some(utc("2026-04-01T12:05:00Z")));
     }
@@ -487,7 +483,7 @@ mod tests {
     }
 
     #[test]
-    fn several_on_time_ticks_all_fire() {
+    fn older_ticks_inside_the_grace_window_are_a_gap_not_a_burst() {
         let p = plan(
             &sched("@every 1s"),
             Some(utc("2026-04-01T12:00:00Z")),
@@ -500,18 +496,20 @@ mod tests {
         assert_eq!(
             p.fire,
             vec![
-                cron_at("2026-04-01T12:00:01Z"),
-                cron_at("2026-04-01T12:00:02Z"),
+                catch_up_at("2026-04-01T12:00:02Z"),
                 cron_at("2026-04-01T12:00:03Z")
             ]
         );
-        assert_eq!(p.gap, None);
+        assert_eq!(
+            p.gap.map(|g| (g.first_missed, g.count)),
+            Some((utc("2026-04-01T12:00:01Z"), 2))
+        );
     }
 
     #[test]
     fn on_time_ticks_past_the_limit_count_as_missed() {
-        // 2 000 one-second ticks inside a one-hour grace: the newest ON_TIME_LIMIT fire on
-        // time, the older ones form the gap.
+        // 2 000 one-second ticks inside a one-hour grace: the newest fires on time, the
+        // older ones form the gap.
         let p = plan(
             &sched("@every 1s"),
             Some(utc("2026-04-01T12:00:00Z")),
@@ -523,9 +521,9 @@ mod tests {
         );
         let cron_count = p.fire.iter().filter(|f| f.trigger == Trigger::Cron).count();
         assert_eq!(cron_count, ON_TIME_LIMIT);
-        assert_eq!(p.fire[1].scheduled, utc("2026-04-01T12:16:41Z"));
-        assert_eq!(p.fire[0], catch_up_at("2026-04-01T12:16:40Z"));
-        assert_eq!(p.gap.map(|g| g.count), Some(1_000));
+        assert_eq!(p.fire[1].scheduled, utc("2026-04-01T12:33:20Z"));
+        assert_eq!(p.fire[0], catch_up_at("2026-04-01T12:33:19Z"));
+        assert_eq!(p.gap.map(|g| g.count), Some(1_999));
     }
 
     #[test]

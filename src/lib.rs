@@ -14,6 +14,7 @@ pub mod firing;
 pub mod lifecycle;
 pub mod metrics;
 pub mod names;
+pub mod notify;
 pub mod outcome;
 pub mod podspec;
 pub mod retention;

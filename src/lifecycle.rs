@@ -32,8 +32,10 @@ pub struct AttemptEnd {
     pub exit_code: Option<i32>,
     pub finished_at: DateTime<Utc>,
     pub message: String,
-    /// Whether the Pod is still there to read its output from and must be removed after.
+    /// Whether the Pod is still there to read its output from.
     pub pod_present: bool,
+    /// The operator ended the attempt itself, so the Pod may still be running: delete it.
+    pub stop_pod: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -111,6 +113,7 @@ fn decide_running(
                 attempt.pod_name
             ),
             pod_present: false,
+            stop_pod: false,
         }),
         PodSeen::Present { outcome, .. } => match outcome {
             PodOutcome::Finished {
@@ -124,6 +127,7 @@ fn decide_running(
                 finished_at: finished_at.map(from_jiff).unwrap_or(now),
                 message: message.clone(),
                 pod_present: true,
+                stop_pod: false,
             }),
             PodOutcome::Pending { since, problem } => {
                 if start_failed(outcome, to_jiff(now), start_bound) {
@@ -137,6 +141,7 @@ fn decide_running(
                         finished_at: now,
                         message: why,
                         pod_present: true,
+                        stop_pod: true,
                     });
                 }
                 let since = since.map(from_jiff).or(attempt.start_time).unwrap_or(now);
@@ -159,6 +164,7 @@ fn decide_running(
                         "the pod outlived its deadline (node unresponsive); stopped by the operator"
                             .into(),
                     pod_present: true,
+                    stop_pod: true,
                 }),
                 w => Step::Nothing { requeue_at: w },
             },
@@ -441,6 +447,7 @@ mod tests {
             finished_at: t(301),
             message: "x".into(),
             pod_present: true,
+            stop_pod: true,
         };
         record_end(&mut s, &end, None, &d, t(301));
         assert_eq!(

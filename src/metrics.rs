@@ -54,19 +54,15 @@ impl Default for Metrics {
             "Runs that reached an end, by end reason",
             runs_finished.clone(),
         );
-        let firing_skew = Histogram::new(
-            [
-                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-            ]
-            .into_iter(),
-        );
+        let firing_skew = Histogram::new([
+            0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        ]);
         registry.register(
             "firing_skew_seconds",
             "Scheduled time to the first attempt Pod's creation",
             firing_skew.clone(),
         );
-        let reconcile_duration =
-            Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0].into_iter());
+        let reconcile_duration = Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]);
         registry.register(
             "reconcile_duration_seconds",
             "Task reconcile duration",

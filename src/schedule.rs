@@ -213,7 +213,9 @@ impl Schedule {
                 wall_clock,
             },
         };
-        let horizon = anchor + chrono::Duration::days(NEVER_FIRES_HORIZON_DAYS);
+        let horizon = anchor
+            .checked_add_signed(chrono::Duration::days(NEVER_FIRES_HORIZON_DAYS))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         match schedule.next_after(anchor) {
             Some(next) if next <= horizon => Ok(schedule),
             _ => Err(ScheduleError::NeverFires),

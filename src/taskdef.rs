@@ -206,3 +206,33 @@ pub fn validate(
         manual_trigger: spec.manual_trigger,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn check(yaml: &str) -> Result<TaskDef, Vec<SpecProblem>> {
+        let spec: RunWispTaskSpec = serde_yaml::from_str(yaml).expect("spec");
+        let created = Utc
+            .with_ymd_and_hms(2026, 11, 27, 17, 0, 0)
+            .single()
+            .expect("time");
+        validate(&spec, created, &Config::default())
+    }
+
+    #[test]
+    fn an_unknown_zone_is_a_problem_of_the_timezone_field() {
+        let problems = check("cron: '* * * * *'\ntimezone: Mars/Olympus_Mons\nrun: 'true'")
+            .expect_err("invalid");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].field, "timezone");
+        assert!(problems[0].message.contains("Mars/Olympus_Mons"));
+    }
+
+    #[test]
+    fn a_date_that_never_comes_is_a_problem_of_the_cron_field() {
+        let problems = check("cron: '0 0 30 2 *'\nrun: 'true'").expect_err("invalid");
+        assert_eq!(problems[0].field, "cron");
+    }
+}

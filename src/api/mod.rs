@@ -9,6 +9,9 @@ pub use notifier::*;
 pub use run::*;
 pub use task::*;
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use kube::CustomResourceExt;
 
 pub const GROUP: &str = "runwisp.dev";
@@ -26,14 +29,59 @@ pub mod keys {
     pub const RUN_ANNOTATION: &str = "runwisp.dev/run";
 }
 
-/// All CRDs, in a stable order, as one multi-document YAML stream.
-pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
-    let mut out = String::new();
-    for crd in [
+/// All CRDs, in a stable order, ready to apply.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    [
         RunWispTask::crd(),
         RunWispRun::crd(),
         RunWispNotifier::crd(),
-    ] {
+    ]
+    .into_iter()
+    .map(|mut crd| {
+        for v in crd.spec.versions.iter_mut() {
+            if let Some(schema) = v
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+            {
+                tidy(schema);
+            }
+        }
+        crd
+    })
+    .collect()
+}
+
+/// schemars writes an optional enum as `enum: [..., null]`; apiservers reject a null enum
+/// value, so it becomes `nullable: true` instead.
+fn tidy(schema: &mut JSONSchemaProps) {
+    if let Some(values) = schema.enum_.as_mut() {
+        let before = values.len();
+        values.retain(|v| !v.0.is_null());
+        if values.len() != before {
+            schema.nullable = Some(true);
+        }
+    }
+    for child in schema.properties.iter_mut().flat_map(|m| m.values_mut()) {
+        tidy(child);
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
+        tidy(items);
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(extra)) = schema.additional_properties.as_mut() {
+        tidy(extra);
+    }
+    for list in [&mut schema.any_of, &mut schema.one_of, &mut schema.all_of] {
+        for s in list.iter_mut().flatten() {
+            tidy(s);
+        }
+    }
+}
+
+/// All CRDs, in a stable order, as one multi-document YAML stream.
+pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
+    let mut out = String::new();
+    for crd in crds() {
         out.push_str("---\n");
         out.push_str(&serde_yaml::to_string(&crd)?);
     }
@@ -88,5 +136,52 @@ pub(crate) mod schema {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `crds/` is what users `kubectl apply`; it must be exactly what the code generates.
+    #[test]
+    fn crds_directory_matches_the_generated_crds() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/runwisp.dev.yaml");
+        let generated = crds_yaml().expect("CRDs serialize");
+        if std::env::var("UPDATE_GOLDEN").is_ok() {
+            std::fs::write(path, &generated).expect("write crds");
+        }
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "crds/runwisp.dev.yaml is stale: run `cargo run -- crd > crds/runwisp.dev.yaml` (or UPDATE_GOLDEN=1 cargo test)"
+        );
+    }
+
+    #[test]
+    fn no_enum_in_the_crds_lists_null() {
+        assert!(!crds_yaml().expect("yaml").contains("- null"));
+    }
+
+    #[test]
+    fn every_crd_has_a_status_subresource_and_a_short_name() {
+        for crd in crds() {
+            let v = &crd.spec.versions[0];
+            assert!(
+                v.subresources
+                    .as_ref()
+                    .and_then(|s| s.status.as_ref())
+                    .is_some(),
+                "{}",
+                crd.spec.names.kind
+            );
+            assert!(
+                crd.spec
+                    .names
+                    .short_names
+                    .as_ref()
+                    .is_some_and(|s| !s.is_empty())
+            );
+        }
     }
 }

@@ -1,3 +1,7 @@
+// kube-derive repeats `type_ = ...` across printcolumn(...) groups, which clippy reads as a
+// duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use chrono::{DateTime, Utc};
 use kube::CustomResource;
 use schemars::JsonSchema;

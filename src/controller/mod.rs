@@ -31,7 +31,14 @@ pub struct Context {
     pub index: Arc<RunIndex>,
     pub reporter: Reporter,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Bits of the caches that have completed their first list.
+    pub synced: watch::Receiver<u8>,
 }
+
+pub const RUNS_SYNCED: u8 = 1;
+pub const PODS_SYNCED: u8 = 2;
+pub const TASKS_SYNCED: u8 = 4;
+pub const ALL_SYNCED: u8 = RUNS_SYNCED | PODS_SYNCED | TASKS_SYNCED;
 
 /// Runs the controller until `shutdown` resolves. `ready` turns true once every cache has synced.
 pub async fn run(
@@ -55,20 +62,28 @@ pub async fn run(
             ),
         };
 
+    // Readiness is tracked from the watch streams themselves (one bit per cache at its first
+    // InitDone): kube-runtime's `Store::wait_until_ready` wakes only one of several waiters.
+    let (synced_tx, synced) = watch::channel(0u8);
+    let synced_tx = Arc::new(synced_tx);
+
     let index = Arc::new(RunIndex::default());
     let (runs, runs_writer) = reflector::store();
     let run_index = index.clone();
+    let mark_runs = mark(synced_tx.clone(), RUNS_SYNCED);
     let run_events = watcher(runs_api, watcher::Config::default())
         .default_backoff()
         .reflect(runs_writer)
         .map_ok(move |ev| {
             run_index.apply(&ev);
+            mark_runs(&ev);
             ev
         })
         .touched_objects();
 
     // Only the operator's own Pods are cached: label-selected, so unrelated Pods cost nothing.
     let (pods, pods_writer) = reflector::store();
+    let mark_pods = mark(synced_tx.clone(), PODS_SYNCED);
     let pod_events = watcher(
         pods_api,
         watcher::Config::default().labels(&format!(
@@ -79,10 +94,23 @@ pub async fn run(
     )
     .default_backoff()
     .reflect(pods_writer)
+    .map_ok(move |ev| {
+        mark_pods(&ev);
+        ev
+    })
     .touched_objects();
 
-    let controller = Controller::new(tasks_api, watcher::Config::default());
-    let tasks = controller.store();
+    let (tasks, tasks_writer) = reflector::store();
+    let mark_tasks = mark(synced_tx.clone(), TASKS_SYNCED);
+    let task_events = watcher(tasks_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(tasks_writer)
+        .map_ok(move |ev| {
+            mark_tasks(&ev);
+            ev
+        })
+        .applied_objects();
+    let controller = Controller::for_stream(task_events, tasks.clone());
     let ctx = Arc::new(Context {
         client,
         reporter: Reporter {
@@ -90,21 +118,18 @@ pub async fn run(
             instance: std::env::var("POD_NAME").ok(),
         },
         cfg,
-        runs: runs.clone(),
-        pods: pods.clone(),
-        tasks: tasks.clone(),
+        runs,
+        pods,
+        tasks,
         index,
         metrics,
+        synced: synced.clone(),
     });
 
-    // Readiness: every cache has its first full list.
     {
-        let (runs, pods, tasks) = (runs.clone(), pods.clone(), tasks.clone());
+        let mut synced = synced.clone();
         tokio::spawn(async move {
-            let ok = runs.wait_until_ready().await.is_ok()
-                && pods.wait_until_ready().await.is_ok()
-                && tasks.wait_until_ready().await.is_ok();
-            if ok {
+            if synced.wait_for(|m| *m == ALL_SYNCED).await.is_ok() {
                 info!("caches synced");
                 let _ = ready.send(true);
             }
@@ -133,6 +158,15 @@ pub async fn run(
         })
         .await;
     Ok(())
+}
+
+/// Sets `bit` in `tx` when a watch stream finishes its first list.
+fn mark<K>(tx: Arc<watch::Sender<u8>>, bit: u8) -> impl Fn(&watcher::Event<K>) {
+    move |ev| {
+        if matches!(ev, watcher::Event::InitDone) {
+            tx.send_modify(|m| *m |= bit);
+        }
+    }
 }
 
 fn error_policy(task: Arc<RunWispTask>, err: &Error, ctx: Arc<Context>) -> Action {

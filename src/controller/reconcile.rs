@@ -85,12 +85,14 @@ impl<'a> TaskPass<'a> {
     }
 
     async fn run(mut self) -> Result<Action> {
-        for ready in [
-            self.ctx.runs.wait_until_ready().await,
-            self.ctx.pods.wait_until_ready().await,
-        ] {
-            ready.map_err(|e| Error::CacheNotReady(e.to_string()))?;
-        }
+        let mut synced = self.ctx.synced.clone();
+        synced
+            .wait_for(|m| {
+                m & (super::RUNS_SYNCED | super::PODS_SYNCED)
+                    == super::RUNS_SYNCED | super::PODS_SYNCED
+            })
+            .await
+            .map_err(|e| Error::CacheNotReady(e.to_string()))?;
         let created = self
             .task
             .meta()
@@ -680,7 +682,7 @@ impl<'a> TaskPass<'a> {
             _ => None,
         };
         // An attempt the operator ended itself must not keep running underneath.
-        if end.pod_present && matches!(end.end, EndReason::StartFailed | EndReason::Timeout) {
+        if end.stop_pod {
             if let Some(p) = pod_name {
                 self.delete_pod(p, Duration::ZERO).await?;
             }
@@ -956,7 +958,8 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// Runs whose task does not exist are refused with a reason instead of waiting forever.
 pub async fn sweep_orphans(ctx: Arc<Context>) {
-    if ctx.tasks.wait_until_ready().await.is_err() || ctx.runs.wait_until_ready().await.is_err() {
+    let mut synced = ctx.synced.clone();
+    if synced.wait_for(|m| *m == super::ALL_SYNCED).await.is_err() {
         return;
     }
     let mut tick = tokio::time::interval(Duration::from_secs(10));

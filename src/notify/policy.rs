@@ -89,7 +89,10 @@ pub fn judge_within(
 pub fn is_permanent(outcome: &AttemptOutcome) -> bool {
     match outcome {
         AttemptOutcome::Status(code, _) => {
-            !((200..300).contains(code) || *code == 408 || *code == 429 || (500..600).contains(code))
+            !((200..300).contains(code)
+                || *code == 408
+                || *code == 429
+                || (500..600).contains(code))
         }
         AttemptOutcome::Timeout | AttemptOutcome::Network(_) => false,
         AttemptOutcome::Invalid(_) => true,
@@ -160,7 +163,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2015, 10, 21, 7, 28, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(2015, 10, 21, 7, 28, 0)
+            .single()
+            .expect("valid time")
     }
 
     fn status(code: u16) -> AttemptOutcome {
@@ -188,26 +193,39 @@ mod tests {
             AttemptOutcome::Timeout,
             AttemptOutcome::Network("connection refused".into()),
         ] {
-            assert_eq!(judge(&o, 1, secs(0), now()), Verdict::RetryAfter(secs(1)), "{o:?}");
+            assert_eq!(
+                judge(&o, 1, secs(0), now()),
+                Verdict::RetryAfter(secs(1)),
+                "{o:?}"
+            );
         }
     }
 
     #[test]
     fn other_4xx_are_permanent_at_the_first_try() {
         for code in [400, 401, 403, 404, 410] {
-            assert!(matches!(judge(&status(code), 1, secs(0), now()), Verdict::GiveUp(_)), "{code}");
+            assert!(
+                matches!(judge(&status(code), 1, secs(0), now()), Verdict::GiveUp(_)),
+                "{code}"
+            );
         }
     }
 
     #[test]
     fn redirects_are_permanent() {
-        assert!(matches!(judge(&status(301), 1, secs(0), now()), Verdict::GiveUp(_)));
+        assert!(matches!(
+            judge(&status(301), 1, secs(0), now()),
+            Verdict::GiveUp(_)
+        ));
     }
 
     #[test]
     fn an_invalid_request_is_permanent() {
         let o = AttemptOutcome::Invalid("not an http(s) URL".into());
-        assert_eq!(judge(&o, 1, secs(0), now()), Verdict::GiveUp("not an http(s) URL".into()));
+        assert_eq!(
+            judge(&o, 1, secs(0), now()),
+            Verdict::GiveUp("not an http(s) URL".into())
+        );
     }
 
     #[test]
@@ -231,11 +249,16 @@ mod tests {
 
     #[test]
     fn gives_up_when_the_next_wait_would_pass_five_minutes() {
-        assert_eq!(judge(&status(500), 9, secs(240), now()), Verdict::RetryAfter(secs(60)));
+        assert_eq!(
+            judge(&status(500), 9, secs(240), now()),
+            Verdict::RetryAfter(secs(60))
+        );
         let v = judge(&status(500), 10, secs(241), now());
         assert_eq!(
             v,
-            Verdict::GiveUp("HTTP 500 (Internal Server Error); gave up after 10 tries in 4m1s".into())
+            Verdict::GiveUp(
+                "HTTP 500 (Internal Server Error); gave up after 10 tries in 4m1s".into()
+            )
         );
     }
 
@@ -251,7 +274,10 @@ mod tests {
                 Verdict::Delivered => unreachable!(),
             }
         }
-        assert!(elapsed >= secs(240) && elapsed <= MAX_ELAPSED, "{elapsed:?}");
+        assert!(
+            elapsed >= secs(240) && elapsed <= MAX_ELAPSED,
+            "{elapsed:?}"
+        );
         assert_eq!(tries, 10);
     }
 
@@ -269,14 +295,20 @@ mod tests {
 
     #[test]
     fn retry_after_accepts_asctime_dates() {
-        assert_eq!(retry_after("Wed Oct 21 07:28:05 2015", now()), Some(secs(5)));
+        assert_eq!(
+            retry_after("Wed Oct 21 07:28:05 2015", now()),
+            Some(secs(5))
+        );
     }
 
     #[test]
     fn retry_after_is_clamped_to_one_to_sixty_seconds() {
         assert_eq!(retry_after("0", now()), Some(secs(1)));
         assert_eq!(retry_after("3600", now()), Some(secs(60)));
-        assert_eq!(retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now()), Some(secs(1)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now()),
+            Some(secs(1))
+        );
     }
 
     #[test]
@@ -300,6 +332,9 @@ mod tests {
             spacing_wait(Some(last), last + chrono::TimeDelta::milliseconds(300)),
             Duration::from_millis(700)
         );
-        assert_eq!(spacing_wait(Some(last), last + chrono::TimeDelta::seconds(5)), Duration::ZERO);
+        assert_eq!(
+            spacing_wait(Some(last), last + chrono::TimeDelta::seconds(5)),
+            Duration::ZERO
+        );
     }
 }

@@ -69,7 +69,9 @@ pub fn route_matches(route: &Route, event: &RunEvent) -> bool {
         // An invalid glob matches nothing; `check_routes` reports it in a condition.
         Some(glob) => Pattern::new(glob).is_ok_and(|p| p.matches(&event.task)),
     };
-    let severity_ok = route.min_severity.is_none_or(|min| min <= severity(event.kind));
+    let severity_ok = route
+        .min_severity
+        .is_none_or(|min| min <= severity(event.kind));
     kind_ok && task_ok && severity_ok
 }
 
@@ -157,7 +159,12 @@ mod tests {
         let plain = spec(vec![]);
         let notifiers = [("slack-ops", &plain)];
         for kind in FAILURE_KINDS {
-            let got = recipients(&event(kind, "backup"), &names(&["slack-ops"]), &[], &notifiers);
+            let got = recipients(
+                &event(kind, "backup"),
+                &names(&["slack-ops"]),
+                &[],
+                &notifiers,
+            );
             assert_eq!(got, names(&["slack-ops"]), "{kind:?}");
         }
     }
@@ -166,8 +173,17 @@ mod tests {
     fn notify_on_failure_ignores_success_stop_and_start() {
         let plain = spec(vec![]);
         let notifiers = [("slack-ops", &plain)];
-        for kind in [EventKind::RunSucceeded, EventKind::RunStopped, EventKind::RunStarted] {
-            let got = recipients(&event(kind, "backup"), &names(&["slack-ops"]), &[], &notifiers);
+        for kind in [
+            EventKind::RunSucceeded,
+            EventKind::RunStopped,
+            EventKind::RunStarted,
+        ] {
+            let got = recipients(
+                &event(kind, "backup"),
+                &names(&["slack-ops"]),
+                &[],
+                &notifiers,
+            );
             assert!(got.is_empty(), "{kind:?}");
         }
     }
@@ -177,7 +193,12 @@ mod tests {
         let plain = spec(vec![]);
         let notifiers = [("slack-ok", &plain)];
         for kind in ALL_KINDS {
-            let got = recipients(&event(kind, "backup"), &[], &names(&["slack-ok"]), &notifiers);
+            let got = recipients(
+                &event(kind, "backup"),
+                &[],
+                &names(&["slack-ok"]),
+                &notifiers,
+            );
             assert_eq!(!got.is_empty(), kind == EventKind::RunSucceeded, "{kind:?}");
         }
     }
@@ -252,14 +273,23 @@ mod tests {
     #[test]
     fn route_task_glob_selects_tasks() {
         let r = route(&[], Some("backup-*"), None);
-        assert!(route_matches(&r, &event(EventKind::RunFailed, "backup-postgres")));
-        assert!(!route_matches(&r, &event(EventKind::RunFailed, "report-daily")));
+        assert!(route_matches(
+            &r,
+            &event(EventKind::RunFailed, "backup-postgres")
+        ));
+        assert!(!route_matches(
+            &r,
+            &event(EventKind::RunFailed, "report-daily")
+        ));
     }
 
     #[test]
     fn an_invalid_glob_matches_nothing() {
         let r = route(&[], Some("backup-[abc"), None);
-        assert!(!route_matches(&r, &event(EventKind::RunFailed, "backup-[abc")));
+        assert!(!route_matches(
+            &r,
+            &event(EventKind::RunFailed, "backup-[abc")
+        ));
         assert!(!route_matches(&r, &event(EventKind::RunFailed, "backup-a")));
     }
 
@@ -282,15 +312,24 @@ mod tests {
 
     #[test]
     fn check_routes_accepts_valid_globs() {
-        let s = spec(vec![route(&[], Some("backup-*"), None), route(&[], None, None)]);
+        let s = spec(vec![
+            route(&[], Some("backup-*"), None),
+            route(&[], None, None),
+        ]);
         assert_eq!(check_routes(&s), Ok(()));
     }
 
     #[test]
     fn check_routes_names_the_route_with_an_invalid_glob() {
-        let s = spec(vec![route(&[], Some("ok-*"), None), route(&[], Some("bad-[x"), None)]);
+        let s = spec(vec![
+            route(&[], Some("ok-*"), None),
+            route(&[], Some("bad-[x"), None),
+        ]);
         let err = check_routes(&s).expect_err("invalid glob");
-        assert!(err.starts_with("routes[1].tasks: invalid glob \"bad-[x\""), "{err}");
+        assert!(
+            err.starts_with("routes[1].tasks: invalid glob \"bad-[x\""),
+            "{err}"
+        );
     }
 
     #[test]

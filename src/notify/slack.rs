@@ -21,6 +21,8 @@ pub const MAX_BUTTON_TEXT: usize = 75;
 pub const MAX_URL: usize = 3000;
 /// Slack accepts far more, but the preview is shown in notifications: keep it readable.
 pub const MAX_TEXT: usize = 3000;
+/// The run's message is meant to be a line or two; the output has its own section.
+pub const MAX_MESSAGE: usize = 1000;
 /// Lines of output shown; the section-size limit may cut further.
 pub const MAX_TAIL_LINES: usize = 40;
 
@@ -39,7 +41,7 @@ pub fn render(event: &RunEvent, run_url_base: Option<&str>, operator: &str) -> V
         blocks.push(json!({"type": "section", "fields": fields}));
     }
     if let Some(msg) = event.message.as_deref().filter(|m| !m.trim().is_empty()) {
-        blocks.push(mrkdwn_section(fit_escaped(msg.trim(), MAX_SECTION_TEXT)));
+        blocks.push(mrkdwn_section(fit_escaped(msg.trim(), MAX_MESSAGE)));
     }
     if shows_output(event.kind) {
         let room = MAX_SECTION_TEXT - units(TAIL_HEADING) - units(TAIL_CLOSE);
@@ -65,8 +67,9 @@ pub fn render(event: &RunEvent, run_url_base: Option<&str>, operator: &str) -> V
     blocks.push(footer(&event.namespace, Some(&event.run), operator));
 
     let preview = format!("{} {} {}", emoji(event.kind), event.task, what);
-    let preview = match (event.kind, event.exit_code) {
-        (EventKind::RunFailed, Some(code)) => format!("{preview} (exit {code})"),
+    let preview = match (event.kind, event.exit_code, duration(event)) {
+        (EventKind::RunFailed, Some(code), _) => format!("{preview} (exit {code})"),
+        (EventKind::RunTimeout, _, Some(d)) => format!("{preview} after {d}"),
         _ => preview,
     };
     json!({"text": fit_escaped(&preview, MAX_TEXT), "blocks": blocks})
@@ -131,14 +134,22 @@ pub fn check_limits(payload: &Value) -> Result<(), String> {
                 let els = list(&b["elements"]);
                 c.max(&at(".elements"), els.len(), MAX_CONTEXT_ELEMENTS);
                 for (j, e) in els.iter().enumerate() {
-                    c.max(&at(&format!(".elements[{j}]")), len(&e["text"]), MAX_SECTION_TEXT);
+                    c.max(
+                        &at(&format!(".elements[{j}]")),
+                        len(&e["text"]),
+                        MAX_SECTION_TEXT,
+                    );
                 }
             }
             "actions" => {
                 let els = list(&b["elements"]);
                 c.max(&at(".elements"), els.len(), MAX_ACTIONS);
                 for (j, e) in els.iter().enumerate() {
-                    c.max(&at(&format!(".elements[{j}].text")), len(&e["text"]["text"]), MAX_BUTTON_TEXT);
+                    c.max(
+                        &at(&format!(".elements[{j}].text")),
+                        len(&e["text"]["text"]),
+                        MAX_BUTTON_TEXT,
+                    );
                     c.max(&at(&format!(".elements[{j}].url")), len(&e["url"]), MAX_URL);
                 }
             }
@@ -209,7 +220,10 @@ fn emoji(kind: EventKind) -> &'static str {
 
 /// The output tail is worth showing where the output explains what went wrong.
 fn shows_output(kind: EventKind) -> bool {
-    matches!(kind, EventKind::RunFailed | EventKind::RunTimeout | EventKind::RunCrashed)
+    matches!(
+        kind,
+        EventKind::RunFailed | EventKind::RunTimeout | EventKind::RunCrashed
+    )
 }
 
 /// The end reason that goes without saying for a kind; any other is shown as a field.
@@ -245,10 +259,8 @@ fn fields(event: &RunEvent) -> Vec<Value> {
     } else if let Some(t) = event.started {
         out.push(field("Started", &slack_date(t)));
     }
-    if let (Some(s), Some(f)) = (event.started, event.finished) {
-        if let Ok(d) = (f - s).to_std() {
-            out.push(field("Duration", &human_duration(d)));
-        }
+    if let Some(d) = duration(event) {
+        out.push(field("Duration", &d));
     }
     if event.attempt > 0 {
         let a = if event.max_attempts >= event.attempt {
@@ -325,6 +337,12 @@ fn slack_date(t: DateTime<Utc>) -> String {
     )
 }
 
+/// How long the run took, e.g. `3m12s`, if it started and finished.
+fn duration(event: &RunEvent) -> Option<String> {
+    let d = (event.finished? - event.started?).to_std().ok()?;
+    Some(human_duration(d))
+}
+
 /// `3m12s`; whole seconds above one second.
 fn human_duration(d: std::time::Duration) -> String {
     if d.as_secs() >= 1 {
@@ -378,7 +396,9 @@ mod tests {
     use std::path::PathBuf;
 
     fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2024, 3, 9, h, m, s).single().expect("valid time")
+        Utc.with_ymd_and_hms(2024, 3, 9, h, m, s)
+            .single()
+            .expect("valid time")
     }
 
     fn failed() -> RunEvent {
@@ -425,10 +445,14 @@ mod tests {
             return;
         }
         let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e}; run with UPDATE_GOLDEN=1 to create it", path.display())
+            panic!(
+                "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+                path.display()
+            )
         });
         assert_eq!(
-            rendered, want,
+            rendered,
+            want,
             "{name} differs from {}; if the change is intended, rerun with UPDATE_GOLDEN=1",
             path.display()
         );
@@ -456,7 +480,11 @@ mod tests {
     fn golden_failed_with_output_tail() {
         assert_golden(
             "failed_with_output_tail",
-            &render(&failed(), Some("https://runwisp.example.com/"), "runwisp-operator"),
+            &render(
+                &failed(),
+                Some("https://runwisp.example.com/"),
+                "runwisp-operator",
+            ),
         );
     }
 
@@ -499,7 +527,9 @@ mod tests {
             max_attempts: 2,
             exit_code: None,
             end_reason: Some("missed".into()),
-            message: Some("The operator was down; 3 ticks from 2024-03-07 02:30 UTC were missed".into()),
+            message: Some(
+                "The operator was down; 3 ticks from 2024-03-07 02:30 UTC were missed".into(),
+            ),
             output_tail: None,
             missed_count: Some(3),
             ..failed()
@@ -510,7 +540,7 @@ mod tests {
     #[test]
     fn golden_huge_unicode_output_is_truncated_from_the_start() {
         let mut e = failed();
-        let line = "ошибка 😀 データベース ünïcödé <&> ``` ";
+        let line = "ошибка 😀 データベース ünïcödé <&> ``` ".repeat(3);
         e.output_tail = Some((0..400).map(|i| format!("{i:04} {line}\n")).collect());
         e.message = Some("é".repeat(5000));
         let p = render(&e, None, "runwisp-operator");
@@ -519,6 +549,10 @@ mod tests {
         assert!(tail.contains("0399 "), "the last line is kept");
         assert!(!tail.contains("0000 "), "the first line is dropped");
         assert!(tail.contains("```\n…\n"), "the cut is marked");
+        assert!(
+            units(&tail) > MAX_SECTION_TEXT - 200,
+            "the cut is by size, not lines"
+        );
     }
 
     #[test]
@@ -580,6 +614,51 @@ mod tests {
     fn a_base_url_that_is_not_http_adds_no_button() {
         let p = render(&failed(), Some("javascript:alert(1)"), "op");
         assert!(!block_types(&p).contains(&"actions".to_string()));
+    }
+
+    #[test]
+    fn timeout_preview_says_how_long_it_ran() {
+        let mut e = failed();
+        e.kind = EventKind::RunTimeout;
+        assert_eq!(
+            render(&e, None, "op")["text"],
+            ":hourglass: backup-postgres timed out after 3m12s"
+        );
+    }
+
+    #[test]
+    fn a_run_that_could_not_start_says_so() {
+        let mut e = failed();
+        e.end_reason = Some("start_failed".into());
+        e.exit_code = None;
+        let p = render(&e, None, "op");
+        assert_eq!(
+            p["blocks"][0]["text"]["text"],
+            "backup-postgres could not start"
+        );
+        let fields = serde_json::to_string(&p["blocks"][1]).expect("json");
+        assert!(fields.contains("*End reason*\\nstart_failed"), "{fields}");
+    }
+
+    #[test]
+    fn delivery_failed_names_the_notifier() {
+        let mut e = failed();
+        e.kind = EventKind::DeliveryFailed;
+        e.failed_notifier = Some("slack-ops".into());
+        let fields = serde_json::to_string(&render(&e, None, "op")["blocks"][1]).expect("json");
+        assert!(fields.contains("*Notifier*\\nslack-ops"), "{fields}");
+    }
+
+    #[test]
+    fn crashes_show_the_output() {
+        let mut e = failed();
+        e.kind = EventKind::RunCrashed;
+        let p = render(&e, None, "op");
+        assert!(
+            section_texts(&p)
+                .iter()
+                .any(|t| t.starts_with(TAIL_HEADING))
+        );
     }
 
     #[test]
@@ -645,17 +724,19 @@ mod tests {
             proptest::option::of(any::<i32>()),
             proptest::option::of("\\PC{0,300}"),
         )
-            .prop_map(|(kind, task, tail, message, attempt, max, exit, end)| RunEvent {
-                kind,
-                task,
-                output_tail: tail,
-                message,
-                attempt,
-                max_attempts: max,
-                exit_code: exit,
-                end_reason: end,
-                ..failed()
-            })
+            .prop_map(
+                |(kind, task, tail, message, attempt, max, exit, end)| RunEvent {
+                    kind,
+                    task,
+                    output_tail: tail,
+                    message,
+                    attempt,
+                    max_attempts: max,
+                    exit_code: exit,
+                    end_reason: end,
+                    ..failed()
+                },
+            )
     }
 
     proptest! {

@@ -178,7 +178,10 @@ mod tests {
 
     #[test]
     fn escape_neutralises_mentions_and_links() {
-        assert_eq!(escape("<!channel> & <http://x|y>"), "&lt;!channel&gt; &amp; &lt;http://x|y&gt;");
+        assert_eq!(
+            escape("<!channel> & <http://x|y>"),
+            "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
+        );
     }
 
     #[test]
@@ -188,7 +191,10 @@ mod tests {
 
     #[test]
     fn clean_output_strips_osc_sequences() {
-        assert_eq!(clean_output("a\u{1b}]0;title\u{7}b\u{1b}]8;;x\u{1b}\\c"), "abc");
+        assert_eq!(
+            clean_output("a\u{1b}]0;title\u{7}b\u{1b}]8;;x\u{1b}\\c"),
+            "abc"
+        );
     }
 
     #[test]
@@ -203,7 +209,10 @@ mod tests {
 
     #[test]
     fn output_tail_keeps_short_output_whole() {
-        assert_eq!(output_tail("one\ntwo\n\n", 10, 100).as_deref(), Some("one\ntwo"));
+        assert_eq!(
+            output_tail("one\ntwo\n\n", 10, 100).as_deref(),
+            Some("one\ntwo")
+        );
     }
 
     #[test]
@@ -213,7 +222,10 @@ mod tests {
 
     #[test]
     fn output_tail_keeps_the_last_lines_and_marks_the_cut() {
-        assert_eq!(output_tail("1\n2\n3\n4", 2, 100).as_deref(), Some("…\n3\n4"));
+        assert_eq!(
+            output_tail("1\n2\n3\n4", 2, 100).as_deref(),
+            Some("…\n3\n4")
+        );
     }
 
     #[test]

@@ -68,7 +68,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(h: u32, m: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2024, 3, 9, h, m, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(2024, 3, 9, h, m, 0)
+            .single()
+            .expect("valid time")
     }
 
     fn failed() -> RunEvent {
@@ -128,7 +130,14 @@ mod tests {
 
     #[test]
     fn summary_body_counts_the_folded_events() {
-        let body = render_summary("backup-postgres", EventKind::RunFailed, 3, at(2, 31), at(2, 39), "prod");
+        let body = render_summary(
+            "backup-postgres",
+            EventKind::RunFailed,
+            3,
+            at(2, 31),
+            at(2, 39),
+            "prod",
+        );
         assert_eq!(
             body,
             json!({

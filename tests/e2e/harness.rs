@@ -8,8 +8,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, CustomResourceExt, ResourceExt};
-use runwisp_operator::api::{RunPhase, RunWispNotifier, RunWispRun, RunWispTask};
+use kube::{Client, ResourceExt};
+use runwisp_operator::api::{RunPhase, RunWispRun, RunWispTask};
 use tokio::process::{Child, Command};
 use tokio::sync::OnceCell;
 
@@ -27,11 +27,7 @@ pub async fn client() -> Client {
 /// Applies the CRDs from the code (not from crds/, whose freshness is tested separately).
 async fn install_crds(client: &Client) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [
-        RunWispTask::crd(),
-        RunWispRun::crd(),
-        RunWispNotifier::crd(),
-    ] {
+    for crd in runwisp_operator::api::crds() {
         let name = crd.name_any();
         api.patch(
             &name,
