@@ -11,6 +11,7 @@ pub mod controller;
 pub mod duration;
 pub mod error;
 pub mod firing;
+pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
 pub mod names;

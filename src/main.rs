@@ -58,6 +58,18 @@ struct RunArgs {
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "RUNWISP_WATCH_NAMESPACE")]
     namespace: Option<String>,
+    /// Elect a leader on a Lease so several replicas can run; only the leader reconciles.
+    #[arg(long, env = "RUNWISP_LEADER_ELECT", default_value_t = false)]
+    leader_elect: bool,
+    /// Name of the Lease used for leader election.
+    #[arg(long, env = "RUNWISP_LEASE_NAME", default_value = "runwisp-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (default: the operator's own, from POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// How long a leader's lease lasts without renewal (a standby takes over after it).
+    #[arg(long, env = "RUNWISP_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    lease_duration: Duration,
     /// Log format.
     #[arg(long, env = "RUNWISP_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -124,6 +136,21 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
     let admin = tokio::spawn(server::serve(args.admin_addr, metrics.clone(), ready_rx));
     info!(admin = %args.admin_addr, "runwisp-operator starting");
+    // Standbys are live but not ready: /readyz turns true only on the leader once its caches sync.
+    let lease_lost = if args.leader_elect {
+        let identity = std::env::var("POD_NAME")
+            .unwrap_or_else(|_| format!("{}-{}", gethostname(), std::process::id()));
+        let lease = runwisp_operator::leader::LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace: args.lease_namespace.clone(),
+            identity,
+            duration: args.lease_duration,
+            retry: (args.lease_duration / 5).max(Duration::from_millis(500)),
+        };
+        Some(runwisp_operator::leader::acquire(client.clone(), lease).await?)
+    } else {
+        None
+    };
     let shutdown = async {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -136,11 +163,28 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         info!("shutting down");
     };
+    let lost = async {
+        match lease_lost {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
     tokio::select! {
         res = controller::run(client, cfg, metrics, ready_tx, shutdown) => res?,
         res = admin => {
             res??;
         }
+        _ = lost => {
+            return Err("lost the leader lease; exiting so a restart comes back as a standby".into());
+        }
     }
     Ok(())
+}
+
+fn gethostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "runwisp-operator".into())
 }
