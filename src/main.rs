@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print every CustomResourceDefinition as YAML (the source of `crds/`).
     Crd,
 }
@@ -106,7 +106,7 @@ async fn main() -> ExitCode {
         },
         Command::Run(args) => {
             init_tracing(args.log_format == "json");
-            match run(args).await {
+            match run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     error!(error = %e, "operator stopped");
