@@ -16,6 +16,8 @@ pub enum Error {
     CacheNotReady(String),
     #[error("object has no {0}")]
     MissingField(&'static str),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
 }
 
 impl Error {
@@ -28,6 +30,7 @@ impl Error {
             Error::PodSpec(_) => "pod_spec",
             Error::CacheNotReady(_) => "cache_not_ready",
             Error::MissingField(_) => "missing_field",
+            Error::Http(_) => "http_client",
         }
     }
 

@@ -124,6 +124,15 @@ impl Metrics {
             .inc();
     }
 
+    pub fn notified(&self, provider: &str, outcome: &str) {
+        self.notifications
+            .get_or_create(&NotifierLabel {
+                provider: provider.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

@@ -220,8 +220,14 @@ pub struct NotificationRecord {
     /// Event kind, e.g. `run.failed`.
     pub event: String,
     pub state: DeliveryState,
+    /// When the event happened (the delivery budget counts from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
     #[serde(default)]
     pub tries: u32,
+    /// When the next try is due (state `Pending`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_try_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

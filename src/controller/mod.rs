@@ -2,6 +2,7 @@
 //! decisions (firing, admission, lifecycle, retention).
 
 mod index;
+mod notifications;
 mod reconcile;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::api::{RunWispRun, RunWispTask, keys};
+use crate::api::{RunWispNotifier, RunWispRun, RunWispTask, keys};
 use crate::config::Config;
 use crate::error::Error;
 pub use index::RunIndex;
@@ -28,6 +29,11 @@ pub struct Context {
     pub runs: Store<RunWispRun>,
     pub pods: Store<Pod>,
     pub tasks: Store<RunWispTask>,
+    pub notifiers: Store<RunWispNotifier>,
+    /// Shared HTTP client for webhooks (15 s request timeout).
+    pub http: reqwest::Client,
+    /// Repeated failures folded per (task, kind, notifier) window.
+    pub coalescer: std::sync::Mutex<crate::notify::Coalescer>,
     pub index: Arc<RunIndex>,
     pub reporter: Reporter,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -38,7 +44,8 @@ pub struct Context {
 pub const RUNS_SYNCED: u8 = 1;
 pub const PODS_SYNCED: u8 = 2;
 pub const TASKS_SYNCED: u8 = 4;
-pub const ALL_SYNCED: u8 = RUNS_SYNCED | PODS_SYNCED | TASKS_SYNCED;
+pub const NOTIFIERS_SYNCED: u8 = 8;
+pub const ALL_SYNCED: u8 = RUNS_SYNCED | PODS_SYNCED | TASKS_SYNCED | NOTIFIERS_SYNCED;
 
 /// Runs the controller until `shutdown` resolves. `ready` turns true once every cache has synced.
 pub async fn run(
@@ -48,19 +55,25 @@ pub async fn run(
     ready: watch::Sender<bool>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
-    let (tasks_api, runs_api, pods_api): (Api<RunWispTask>, Api<RunWispRun>, Api<Pod>) =
-        match &cfg.watch_namespace {
-            Some(ns) => (
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-            ),
-            None => (
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-            ),
-        };
+    let (tasks_api, runs_api, pods_api, notifiers_api): (
+        Api<RunWispTask>,
+        Api<RunWispRun>,
+        Api<Pod>,
+        Api<RunWispNotifier>,
+    ) = match &cfg.watch_namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
 
     // Readiness is tracked from the watch streams themselves (one bit per cache at its first
     // InitDone): kube-runtime's `Store::wait_until_ready` wakes only one of several waiters.
@@ -110,7 +123,18 @@ pub async fn run(
             ev
         })
         .applied_objects();
+    let (notifiers, notifiers_writer) = reflector::store();
+    let mark_notifiers = mark(synced_tx.clone(), NOTIFIERS_SYNCED);
+    let notifier_events = watcher(notifiers_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(notifiers_writer)
+        .map_ok(move |ev| {
+            mark_notifiers(&ev);
+            ev
+        })
+        .touched_objects();
     let controller = Controller::for_stream(task_events, tasks.clone());
+    let http = crate::notify::http_client().map_err(|e| Error::Http(e.to_string()))?;
     let ctx = Arc::new(Context {
         client,
         reporter: Reporter {
@@ -120,7 +144,10 @@ pub async fn run(
         cfg,
         runs,
         pods,
-        tasks,
+        tasks: tasks.clone(),
+        notifiers,
+        http,
+        coalescer: std::sync::Mutex::new(crate::notify::Coalescer::new()),
         index,
         metrics,
         synced: synced.clone(),
@@ -136,6 +163,8 @@ pub async fn run(
         });
     }
     tokio::spawn(reconcile::sweep_orphans(ctx.clone()));
+    tokio::spawn(notifications::summaries_loop(ctx.clone()));
+    tokio::spawn(reconcile::cap_loop(ctx.clone()));
 
     controller
         .watches_stream(run_events, |run: RunWispRun| {
@@ -144,6 +173,21 @@ pub async fn run(
         .watches_stream(pod_events, |pod: Pod| {
             let task = pod.annotations().get(keys::TASK_ANNOTATION)?.clone();
             Some(ObjectRef::new(&task).within(&pod.namespace()?))
+        })
+        // A notifier appearing or changing re-checks the tasks that name it.
+        .watches_stream(notifier_events, move |n: RunWispNotifier| {
+            let ns = n.namespace().unwrap_or_default();
+            let name = n.name_any();
+            tasks
+                .state()
+                .into_iter()
+                .filter(|t| t.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|t| {
+                    t.spec.notify_on_failure.contains(&name)
+                        || t.spec.notify_on_success.contains(&name)
+                })
+                .map(|t| ObjectRef::from_obj(&*t))
+                .collect::<Vec<_>>()
         })
         .with_config(kube::runtime::controller::Config::default().concurrency(64))
         .graceful_shutdown_on(shutdown)

@@ -18,10 +18,12 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use super::Context;
+use super::notifications as alerts;
 use crate::admission::{self, Admit, Slot};
 use crate::api::{
-    Condition, RunPhase, RunTrigger, RunWispRun, RunWispRunSpec, RunWispRunStatus, RunWispTask,
-    RunWispTaskSpec, RunWispTaskStatus, TaskRef, keys,
+    Condition, DeliveryState, EventKind, RunPhase, RunTrigger, RunWispNotifier, RunWispRun,
+    RunWispRunSpec, RunWispRunStatus, RunWispTask, RunWispTaskSpec, RunWispTaskStatus, TaskRef,
+    keys,
 };
 use crate::error::{Error, Result, is_already_exists};
 use crate::firing::{self, Trigger};
@@ -58,6 +60,8 @@ struct TaskPass<'a> {
     pods_api: Api<Pod>,
     /// The task's runs by name, refreshed with every write's response.
     runs: HashMap<String, Arc<RunWispRun>>,
+    /// The namespace's notifiers.
+    notifiers: Vec<Arc<RunWispNotifier>>,
     requeue_at: Option<DateTime<Utc>>,
 }
 
@@ -76,6 +80,7 @@ impl<'a> TaskPass<'a> {
             pods_api: Api::namespaced(ctx.client.clone(), &ns),
             ns,
             runs: HashMap::new(),
+            notifiers: Vec::new(),
             requeue_at: None,
         })
     }
@@ -105,6 +110,8 @@ impl<'a> TaskPass<'a> {
         status.observed_generation = self.task.meta().generation;
 
         self.load_runs();
+        self.notifiers = alerts::notifiers_in(self.ctx, &self.ns);
+        self.check_notifiers(&mut status).await;
         let def = match taskdef::validate(&self.task.spec, created, &self.ctx.cfg) {
             Ok(def) => {
                 self.set_ready(&mut status, "True", "Valid", self.describe_schedule(&def));
@@ -132,6 +139,7 @@ impl<'a> TaskPass<'a> {
             self.admit(def).await?;
         }
         self.advance_runs(def.as_ref()).await?;
+        self.deliver_pending(def.as_ref()).await?;
         if let Some(def) = &def {
             self.prune(def).await?;
         }
@@ -768,7 +776,13 @@ impl<'a> TaskPass<'a> {
             .values()
             .filter_map(|r| {
                 let st = r.status.as_ref()?;
-                if !st.phase.is_finished() {
+                // Never prune a run whose alerts are still being delivered.
+                if !st.phase.is_finished()
+                    || st
+                        .notifications
+                        .iter()
+                        .any(|n| n.state == DeliveryState::Pending)
+                {
                     return None;
                 }
                 let at = st
@@ -877,7 +891,39 @@ impl<'a> TaskPass<'a> {
     }
 
     /// Replaces a run's status, guarded by its resourceVersion (a stale cache loses, not wins).
+    /// A run that ends (or first starts) gets its notification records in the same write.
     async fn put_run_status(
+        &mut self,
+        run: &Arc<RunWispRun>,
+        mut status: RunWispRunStatus,
+    ) -> Result<()> {
+        let old = run.status.clone().unwrap_or_default();
+        let kind = if status.phase.is_finished() && !old.phase.is_finished() {
+            status.end_reason.and_then(crate::notify::event_for_end)
+        } else if old.attempts.is_empty() && status.attempts.len() == 1 {
+            Some(EventKind::RunStarted)
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            let max_attempts = self
+                .def_for(run, None)
+                .map(|(d, _)| d.retry_attempts + 1)
+                .unwrap_or(1);
+            let event = alerts::run_event(kind, &self.ns, &self.name, run, &status, max_attempts);
+            alerts::plan(
+                self.ctx,
+                &event,
+                &self.task.spec,
+                &self.notifiers,
+                &mut status,
+                self.now,
+            );
+        }
+        self.replace_run_status(run, status).await
+    }
+
+    async fn replace_run_status(
         &mut self,
         run: &Arc<RunWispRun>,
         status: RunWispRunStatus,
@@ -889,6 +935,157 @@ impl<'a> TaskPass<'a> {
             .replace_status(&run.name_any(), &PostParams::default(), &obj)
             .await?;
         self.runs.insert(run.name_any(), Arc::new(updated));
+        Ok(())
+    }
+
+    /// A task naming notifiers that do not exist gets a condition and an Event.
+    async fn check_notifiers(&self, status: &mut RunWispTaskStatus) {
+        let names: Vec<String> = self
+            .task
+            .spec
+            .notify_on_failure
+            .iter()
+            .chain(&self.task.spec.notify_on_success)
+            .cloned()
+            .collect();
+        let named: Vec<(&str, &crate::api::RunWispNotifierSpec)> = self
+            .notifiers
+            .iter()
+            .filter_map(|n| Some((n.metadata.name.as_deref()?, &n.spec)))
+            .collect();
+        let missing = crate::notify::missing_notifiers(&names, &named);
+        let (value, reason, message) = if missing.is_empty() {
+            (
+                "True",
+                "Found",
+                "every notifier the task names exists".to_string(),
+            )
+        } else {
+            (
+                "False",
+                "MissingNotifier",
+                format!(
+                    "no RunWispNotifier named {} in namespace {}",
+                    missing.join(", "),
+                    self.ns
+                ),
+            )
+        };
+        let changed = !status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "NotifiersReady" && c.status == value && c.message == message);
+        if changed && value == "False" {
+            self.event(EventType::Warning, "MissingNotifier", &message, None)
+                .await;
+        }
+        Condition::upsert(
+            &mut status.conditions,
+            Condition {
+                type_: "NotifiersReady".into(),
+                status: value.into(),
+                observed_generation: self.task.meta().generation,
+                last_transition_time: self.now,
+                reason: reason.into(),
+                message,
+            },
+        );
+    }
+
+    /// Delivers the task's pending alerts whose next try is due: one POST per record per pass,
+    /// each try recorded before the next.
+    async fn deliver_pending(&mut self, task_def: Option<&TaskDef>) -> Result<()> {
+        let now = self.now;
+        let due: Vec<Arc<RunWispRun>> = self
+            .runs
+            .values()
+            .filter(|r| {
+                r.status.as_ref().is_some_and(|s| {
+                    s.notifications.iter().any(|n| {
+                        n.state == DeliveryState::Pending
+                            && n.next_try_time.is_none_or(|t| t <= now)
+                    })
+                })
+            })
+            .cloned()
+            .collect();
+        for run in due {
+            let Some(mut st) = run.status.clone() else {
+                continue;
+            };
+            let max_attempts = self
+                .def_for(&run, task_def)
+                .map(|(d, _)| d.retry_attempts + 1)
+                .unwrap_or(1);
+            let mut gave_up = Vec::new();
+            for i in 0..st.notifications.len() {
+                let rec = st.notifications[i].clone();
+                if rec.state != DeliveryState::Pending || rec.next_try_time.is_some_and(|t| t > now)
+                {
+                    continue;
+                }
+                let Ok(kind) = serde_json::from_value::<EventKind>(json!(rec.event)) else {
+                    st.notifications[i].state = DeliveryState::Failed;
+                    st.notifications[i].error = Some(format!("unknown event kind {}", rec.event));
+                    continue;
+                };
+                let event = alerts::run_event(kind, &self.ns, &self.name, &run, &st, max_attempts);
+                let notifier = self
+                    .notifiers
+                    .iter()
+                    .find(|n| n.metadata.name.as_deref() == Some(rec.notifier.as_str()))
+                    .cloned();
+                let tried =
+                    alerts::try_deliver(self.ctx, &self.ns, notifier.as_deref(), &event, &rec, now)
+                        .await;
+                let failed = alerts::record_try(&mut st.notifications[i], &tried.verdict, tried.at);
+                let outcome = match st.notifications[i].state {
+                    DeliveryState::Delivered => "delivered",
+                    DeliveryState::Failed => "failed",
+                    _ => "retry",
+                };
+                self.ctx.metrics.notified(tried.provider, outcome);
+                if let Some(t) = st.notifications[i].next_try_time {
+                    self.wake_at(t);
+                }
+                if failed && crate::notify::event::raises_delivery_failed(kind) {
+                    let reason = st.notifications[i].error.clone().unwrap_or_default();
+                    gave_up.push((rec.notifier.clone(), reason, event));
+                }
+            }
+            for (notifier, reason, mut event) in gave_up {
+                let note = format!(
+                    "{}: {} alert to notifier {notifier} was not delivered: {reason}",
+                    run.name_any(),
+                    event_label(event.kind)
+                );
+                self.event(EventType::Warning, "NotifyDeliveryFailed", &note, None)
+                    .await;
+                event.kind = EventKind::DeliveryFailed;
+                event.failed_notifier = Some(notifier);
+                event.message = Some(note);
+                alerts::plan(
+                    self.ctx,
+                    &event,
+                    &self.task.spec,
+                    &self.notifiers,
+                    &mut st,
+                    now,
+                );
+            }
+            self.replace_run_status(&run, st).await?;
+        }
+        let next = self
+            .runs
+            .values()
+            .filter_map(|r| r.status.as_ref())
+            .flat_map(|s| s.notifications.iter())
+            .filter(|n| n.state == DeliveryState::Pending)
+            .filter_map(|n| n.next_try_time)
+            .min();
+        if let Some(t) = next {
+            self.wake_at(t);
+        }
         Ok(())
     }
 
@@ -910,6 +1107,10 @@ impl<'a> TaskPass<'a> {
             warn!(task = %self.name, reason, error = %e, "cannot publish event");
         }
     }
+}
+
+fn event_label(kind: EventKind) -> &'static str {
+    crate::notify::kind_name(kind)
 }
 
 fn present(pod: &Pod) -> PodSeen {
@@ -954,6 +1155,69 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+/// The operator-wide cap on finished runs per namespace (RunWisp's `[storage]`): oldest
+/// finished first, never a run still delivering alerts.
+pub async fn cap_loop(ctx: Arc<Context>) {
+    let Some(cap) = ctx.cfg.max_finished_runs_per_namespace else {
+        return;
+    };
+    let mut synced = ctx.synced.clone();
+    if synced.wait_for(|m| *m == super::ALL_SYNCED).await.is_err() {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tick.tick().await;
+        let mut by_ns: HashMap<String, Vec<(String, jiff::Timestamp)>> = HashMap::new();
+        for run in ctx.runs.state() {
+            let Some(st) = run.status.as_ref() else {
+                continue;
+            };
+            if !st.phase.is_finished()
+                || st
+                    .notifications
+                    .iter()
+                    .any(|n| n.state == DeliveryState::Pending)
+            {
+                continue;
+            }
+            let Some(at) = st
+                .completion_time
+                .map(to_jiff)
+                .or_else(|| run.meta().creation_timestamp.as_ref().map(|t| t.0))
+            else {
+                continue;
+            };
+            by_ns
+                .entry(run.namespace().unwrap_or_default())
+                .or_default()
+                .push((run.name_any(), at));
+        }
+        for (ns, finished) in by_ns {
+            let view: Vec<FinishedRun<'_>> = finished
+                .iter()
+                .map(|(n, t)| FinishedRun {
+                    name: n.as_str(),
+                    finished: *t,
+                })
+                .collect();
+            let doomed = retention::select_namespace_cap(&view, Some(cap));
+            if doomed.is_empty() {
+                continue;
+            }
+            let api: Api<RunWispRun> = Api::namespaced(ctx.client.clone(), &ns);
+            for name in &doomed {
+                if let Err(e) = api.delete(name, &DeleteParams::background()).await {
+                    if !crate::error::is_not_found(&e) {
+                        warn!(namespace = %ns, run = %name, error = %e, "cannot prune run");
+                    }
+                }
+            }
+            info!(namespace = %ns, pruned = doomed.len(), cap, "namespace run cap");
+        }
+    }
 }
 
 /// Runs whose task does not exist are refused with a reason instead of waiting forever.

@@ -2,6 +2,8 @@
 //! Run through `./test.sh` (or `e2e/with-bed.sh cargo test --features e2e --test e2e`).
 
 mod harness;
+mod notify;
+mod receiver;
 
 use std::time::Duration;
 
