@@ -148,6 +148,25 @@ impl Bed {
         Api::namespaced(self.client.clone(), &self.ns)
     }
 
+    /// Creates a task from YAML as a user would, returning the apiserver's answer.
+    pub async fn try_task(&self, name: &str, spec_yaml: &str) -> Result<serde_json::Value, kube::Error> {
+        let spec: serde_yaml::Value = serde_yaml::from_str(spec_yaml).expect("spec yaml");
+        let obj = serde_json::json!({
+            "apiVersion": "runwisp.dev/v1alpha1", "kind": "RunWispTask",
+            "metadata": {"name": name, "namespace": self.ns},
+            "spec": spec,
+        });
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &self.ns,
+            &kube::api::ApiResource::erase::<RunWispTask>(&()),
+        );
+        let obj: kube::api::DynamicObject = serde_json::from_value(obj).expect("object");
+        api.create(&PostParams::default(), &obj)
+            .await
+            .map(|o| serde_json::to_value(o).unwrap_or_default())
+    }
+
     /// Creates a task from YAML (name and namespace filled in).
     pub async fn task(&self, name: &str, spec_yaml: &str) -> RunWispTask {
         let spec: serde_yaml::Value = serde_yaml::from_str(spec_yaml).expect("spec yaml");
