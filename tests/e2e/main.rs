@@ -445,3 +445,28 @@ async fn downtime_across_ticks_records_a_missed_run_and_catches_up() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn the_schema_rejects_obvious_mistakes_at_apply_time() {
+    let bed = Bed::new("schema").await;
+    let cases = [
+        ("run: x\nonOverlap: sometimes", "onOverlap"),
+        ("run: x\nmaxConcurrent: 0", "maxConcurrent"),
+        ("run: x\ntimeout: 5 minutes", "timeout"),
+        ("run: x\nretryAttempts: 101", "retryAttempts"),
+        ("run: x\ncatchUp: never", "catchUp"),
+        ("run: x\nnotifyOnFailure: [Not_A_Name]", "notifyOnFailure"),
+        ("cron: '* * * * *'", "run"),
+        ("run: ''", "run"),
+    ];
+    for (i, (yaml, field)) in cases.iter().enumerate() {
+        match bed.try_task(&format!("bad-{i}"), yaml).await {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!(s.code, 422, "{yaml}: {s:?}");
+                assert!(s.message.contains(field), "{yaml}: the rejection names {field}: {}", s.message);
+            }
+            other => panic!("{yaml} was accepted: {other:?}"),
+        }
+    }
+    assert!(bed.try_task("good", "run: 'true'\ntimeout: 1h30m").await.is_ok());
+}
