@@ -771,34 +771,9 @@ impl<'a> TaskPass<'a> {
         if def.keep_runs.is_none() && def.keep_for.is_none() {
             return Ok(());
         }
-        let finished: Vec<(String, jiff::Timestamp)> = self
-            .runs
-            .values()
-            .filter_map(|r| {
-                let st = r.status.as_ref()?;
-                // Never prune a run whose alerts are still being delivered.
-                if !st.phase.is_finished()
-                    || st
-                        .notifications
-                        .iter()
-                        .any(|n| n.state == DeliveryState::Pending)
-                {
-                    return None;
-                }
-                let at = st
-                    .completion_time
-                    .map(to_jiff)
-                    .or_else(|| r.meta().creation_timestamp.as_ref().map(|t| t.0))?;
-                Some((r.name_any(), at))
-            })
-            .collect();
-        let view: Vec<FinishedRun<'_>> = finished
-            .iter()
-            .map(|(n, t)| FinishedRun {
-                name: n.as_str(),
-                finished: *t,
-            })
-            .collect();
+        let finished: Vec<(String, jiff::Timestamp)> =
+            self.runs.values().filter_map(|r| prunable(r)).collect();
+        let view = finished_view(&finished);
         let doomed: Vec<String> =
             retention::select_for_deletion(&view, def.keep_runs, def.keep_for, to_jiff(self.now))
                 .into_iter()
@@ -1109,6 +1084,35 @@ impl<'a> TaskPass<'a> {
     }
 }
 
+/// A finished run retention may delete, with when it finished: never an active or queued
+/// run, never one still delivering an alert.
+fn prunable(run: &RunWispRun) -> Option<(String, jiff::Timestamp)> {
+    let st = run.status.as_ref()?;
+    if !st.phase.is_finished()
+        || st
+            .notifications
+            .iter()
+            .any(|n| n.state == DeliveryState::Pending)
+    {
+        return None;
+    }
+    let at = st
+        .completion_time
+        .map(to_jiff)
+        .or_else(|| run.meta().creation_timestamp.as_ref().map(|t| t.0))?;
+    Some((run.name_any(), at))
+}
+
+fn finished_view(finished: &[(String, jiff::Timestamp)]) -> Vec<FinishedRun<'_>> {
+    finished
+        .iter()
+        .map(|(n, t)| FinishedRun {
+            name: n.as_str(),
+            finished: *t,
+        })
+        .collect()
+}
+
 fn event_label(kind: EventKind) -> &'static str {
     crate::notify::kind_name(kind)
 }
@@ -1172,37 +1176,15 @@ pub async fn cap_loop(ctx: Arc<Context>) {
         tick.tick().await;
         let mut by_ns: HashMap<String, Vec<(String, jiff::Timestamp)>> = HashMap::new();
         for run in ctx.runs.state() {
-            let Some(st) = run.status.as_ref() else {
-                continue;
-            };
-            if !st.phase.is_finished()
-                || st
-                    .notifications
-                    .iter()
-                    .any(|n| n.state == DeliveryState::Pending)
-            {
-                continue;
+            if let Some(entry) = prunable(&run) {
+                by_ns
+                    .entry(run.namespace().unwrap_or_default())
+                    .or_default()
+                    .push(entry);
             }
-            let Some(at) = st
-                .completion_time
-                .map(to_jiff)
-                .or_else(|| run.meta().creation_timestamp.as_ref().map(|t| t.0))
-            else {
-                continue;
-            };
-            by_ns
-                .entry(run.namespace().unwrap_or_default())
-                .or_default()
-                .push((run.name_any(), at));
         }
         for (ns, finished) in by_ns {
-            let view: Vec<FinishedRun<'_>> = finished
-                .iter()
-                .map(|(n, t)| FinishedRun {
-                    name: n.as_str(),
-                    finished: *t,
-                })
-                .collect();
+            let view = finished_view(&finished);
             let doomed = retention::select_namespace_cap(&view, Some(cap));
             if doomed.is_empty() {
                 continue;
@@ -1244,6 +1226,17 @@ pub async fn sweep_orphans(ctx: Arc<Context>) {
                     .is_some_and(|s| s.phase != RunPhase::Pending)
                     || !run.owner_references().is_empty()
                 {
+                    continue;
+                }
+                // A run applied together with its task may be seen first: give the task's
+                // watch event time to arrive before calling the run an orphan.
+                let age = run
+                    .meta()
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| Utc::now() - from_jiff(t.0))
+                    .unwrap_or_default();
+                if age < chrono::Duration::seconds(10) {
                     continue;
                 }
                 let mut obj = (*run).clone();
