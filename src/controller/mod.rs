@@ -55,84 +55,39 @@ pub async fn run(
     ready: watch::Sender<bool>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
-    let (tasks_api, runs_api, pods_api, notifiers_api): (
-        Api<RunWispTask>,
-        Api<RunWispRun>,
-        Api<Pod>,
-        Api<RunWispNotifier>,
-    ) = match &cfg.watch_namespace {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-        ),
-        None => (
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-        ),
-    };
-
     // Readiness is tracked from the watch streams themselves (one bit per cache at its first
     // InitDone): kube-runtime's `Store::wait_until_ready` wakes only one of several waiters.
     let (synced_tx, synced) = watch::channel(0u8);
     let synced_tx = Arc::new(synced_tx);
+    let scope = Scope {
+        client: client.clone(),
+        namespace: cfg.watch_namespace.clone(),
+        synced: synced_tx,
+    };
 
     let index = Arc::new(RunIndex::default());
-    let (runs, runs_writer) = reflector::store();
     let run_index = index.clone();
-    let mark_runs = mark(synced_tx.clone(), RUNS_SYNCED);
-    let run_events = watcher(runs_api, watcher::Config::default())
-        .default_backoff()
-        .reflect(runs_writer)
-        .map_ok(move |ev| {
-            run_index.apply(&ev);
-            mark_runs(&ev);
-            ev
-        })
-        .touched_objects();
-
+    let (runs, run_events) =
+        scope.cache::<RunWispRun>(watcher::Config::default(), RUNS_SYNCED, move |ev| {
+            run_index.apply(ev)
+        });
     // Only the operator's own Pods are cached: label-selected, so unrelated Pods cost nothing.
-    let (pods, pods_writer) = reflector::store();
-    let mark_pods = mark(synced_tx.clone(), PODS_SYNCED);
-    let pod_events = watcher(
-        pods_api,
-        watcher::Config::default().labels(&format!(
-            "{}={}",
-            keys::MANAGED_BY_LABEL,
-            keys::MANAGED_BY
-        )),
-    )
-    .default_backoff()
-    .reflect(pods_writer)
-    .map_ok(move |ev| {
-        mark_pods(&ev);
-        ev
-    })
-    .touched_objects();
-
-    let (tasks, tasks_writer) = reflector::store();
-    let mark_tasks = mark(synced_tx.clone(), TASKS_SYNCED);
-    let task_events = watcher(tasks_api, watcher::Config::default())
-        .default_backoff()
-        .reflect(tasks_writer)
-        .map_ok(move |ev| {
-            mark_tasks(&ev);
-            ev
-        })
-        .applied_objects();
-    let (notifiers, notifiers_writer) = reflector::store();
-    let mark_notifiers = mark(synced_tx.clone(), NOTIFIERS_SYNCED);
-    let notifier_events = watcher(notifiers_api, watcher::Config::default())
-        .default_backoff()
-        .reflect(notifiers_writer)
-        .map_ok(move |ev| {
-            mark_notifiers(&ev);
-            ev
-        })
-        .touched_objects();
+    let own_pods = watcher::Config::default().labels(&format!(
+        "{}={}",
+        keys::MANAGED_BY_LABEL,
+        keys::MANAGED_BY
+    ));
+    let (pods, pod_events) = scope.cache::<Pod>(own_pods, PODS_SYNCED, |_| {});
+    let (tasks, task_events) =
+        scope.cache::<RunWispTask>(watcher::Config::default(), TASKS_SYNCED, |_| {});
+    let (notifiers, notifier_events) =
+        scope.cache::<RunWispNotifier>(watcher::Config::default(), NOTIFIERS_SYNCED, |_| {});
+    let (run_events, pod_events, notifier_events) = (
+        run_events.touched_objects(),
+        pod_events.touched_objects(),
+        notifier_events.touched_objects(),
+    );
+    let task_events = task_events.applied_objects();
     let controller = Controller::for_stream(task_events, tasks.clone());
     let http = crate::notify::http_client().map_err(|e| Error::Http(e.to_string()))?;
     let ctx = Arc::new(Context {
@@ -204,12 +159,53 @@ pub async fn run(
     Ok(())
 }
 
-/// Sets `bit` in `tx` when a watch stream finishes its first list.
-fn mark<K>(tx: Arc<watch::Sender<u8>>, bit: u8) -> impl Fn(&watcher::Event<K>) {
-    move |ev| {
-        if matches!(ev, watcher::Event::InitDone) {
-            tx.send_modify(|m| *m |= bit);
-        }
+/// Where the caches watch (every namespace or one) and where they report being synced.
+struct Scope {
+    client: Client,
+    namespace: Option<String>,
+    synced: Arc<watch::Sender<u8>>,
+}
+
+impl Scope {
+    /// A watch-backed cache of `K`: its store, and its event stream (to trigger reconciles).
+    /// `bit` is set in `synced` at the first full list; `on_event` sees every event after the
+    /// store has applied it.
+    fn cache<K>(
+        &self,
+        wc: watcher::Config,
+        bit: u8,
+        on_event: impl Fn(&watcher::Event<K>) + Send + 'static,
+    ) -> (
+        Store<K>,
+        impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    )
+    where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    {
+        let api: Api<K> = match &self.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let (store, writer) = reflector::store();
+        let synced = self.synced.clone();
+        let events = watcher(api, wc)
+            .default_backoff()
+            .reflect(writer)
+            .map_ok(move |ev| {
+                on_event(&ev);
+                if matches!(ev, watcher::Event::InitDone) {
+                    synced.send_modify(|m| *m |= bit);
+                }
+                ev
+            });
+        (store, events)
     }
 }
 
