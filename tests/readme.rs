@@ -34,8 +34,13 @@ fn schema_fields(kind: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_readme_field_reference_matches_every_crd_schema() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     for kind in ["RunWispTask", "RunWispRun", "RunWispNotifier"] {
-        assert_eq!(readme_fields(&readme, kind), schema_fields(kind), "README reference for {kind}");
+        assert_eq!(
+            readme_fields(&readme, kind),
+            schema_fields(kind),
+            "README reference for {kind}"
+        );
     }
 }

@@ -149,7 +149,11 @@ impl Bed {
     }
 
     /// Creates a task from YAML as a user would, returning the apiserver's answer.
-    pub async fn try_task(&self, name: &str, spec_yaml: &str) -> Result<serde_json::Value, kube::Error> {
+    pub async fn try_task(
+        &self,
+        name: &str,
+        spec_yaml: &str,
+    ) -> Result<serde_json::Value, kube::Error> {
         let spec: serde_yaml::Value = serde_yaml::from_str(spec_yaml).expect("spec yaml");
         let obj = serde_json::json!({
             "apiVersion": "runwisp.dev/v1alpha1", "kind": "RunWispTask",
