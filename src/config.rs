@@ -22,6 +22,8 @@ pub struct Config {
     pub log_tail_lines: i64,
     /// Operator-wide cap on finished runs per namespace (RunWisp's `[storage]`).
     pub max_finished_runs_per_namespace: Option<u32>,
+    /// Tasks reconciled at once (each reconcile of one task is serialized).
+    pub concurrency: u16,
     /// Watch only this namespace (None: every namespace).
     pub watch_namespace: Option<String>,
     /// Name used as the field manager, event reporter and Lease holder prefix.
@@ -43,6 +45,7 @@ impl Default for Config {
             log_tail_lines: 100,
             max_finished_runs_per_namespace: None,
             watch_namespace: None,
+            concurrency: 128,
             manager: "runwisp-operator".into(),
         }
     }

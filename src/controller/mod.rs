@@ -89,6 +89,7 @@ pub async fn run(
     );
     let task_events = task_events.applied_objects();
     let controller = Controller::for_stream(task_events, tasks.clone());
+    let concurrency = cfg.concurrency.max(1);
     let http = crate::notify::http_client().map_err(|e| Error::Http(e.to_string()))?;
     let ctx = Arc::new(Context {
         client,
@@ -144,7 +145,7 @@ pub async fn run(
                 .map(|t| ObjectRef::from_obj(&*t))
                 .collect::<Vec<_>>()
         })
-        .with_config(kube::runtime::controller::Config::default().concurrency(64))
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -197,6 +198,8 @@ impl Scope {
         let synced = self.synced.clone();
         let events = watcher(api, wc)
             .default_backoff()
+            // managedFields are most of a cached object's size and never read here.
+            .modify(|o: &mut K| o.meta_mut().managed_fields = None)
             .reflect(writer)
             .map_ok(move |ev| {
                 on_event(&ev);
