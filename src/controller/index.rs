@@ -89,3 +89,52 @@ impl RunIndex {
         inner.by_task.keys().cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{RunWispRunSpec, TaskRef};
+
+    fn run(ns: &str, name: &str, task: &str) -> RunWispRun {
+        let mut r = RunWispRun::new(
+            name,
+            RunWispRunSpec {
+                task_ref: TaskRef { name: task.into() },
+                ..Default::default()
+            },
+        );
+        r.metadata.namespace = Some(ns.into());
+        r
+    }
+
+    #[test]
+    fn runs_are_found_by_their_task_and_namespace() {
+        let idx = RunIndex::default();
+        idx.apply(&Event::Apply(run("a", "t-1", "t")));
+        idx.apply(&Event::Apply(run("a", "u-1", "u")));
+        idx.apply(&Event::Apply(run("b", "t-2", "t")));
+        assert_eq!(idx.runs_of("a", "t"), vec!["t-1".to_string()]);
+        assert_eq!(idx.runs_of("b", "t"), vec!["t-2".to_string()]);
+    }
+
+    #[test]
+    fn a_deleted_run_leaves_the_index() {
+        let idx = RunIndex::default();
+        idx.apply(&Event::Apply(run("a", "t-1", "t")));
+        idx.apply(&Event::Delete(run("a", "t-1", "t")));
+        assert!(idx.runs_of("a", "t").is_empty());
+        assert!(idx.tasks().is_empty());
+    }
+
+    #[test]
+    fn a_relist_replaces_the_index_only_when_it_is_complete() {
+        let idx = RunIndex::default();
+        idx.apply(&Event::Apply(run("a", "gone", "t")));
+        idx.apply(&Event::Init);
+        idx.apply(&Event::InitApply(run("a", "kept", "t")));
+        // Until InitDone, readers still see the old list.
+        assert_eq!(idx.runs_of("a", "t"), vec!["gone".to_string()]);
+        idx.apply(&Event::InitDone);
+        assert_eq!(idx.runs_of("a", "t"), vec!["kept".to_string()]);
+    }
+}
