@@ -26,6 +26,9 @@ enum Command {
     Run(Box<RunArgs>),
     /// Print every CustomResourceDefinition as YAML (the source of `crds/`).
     Crd,
+    /// A person's commands: convert, trigger, status, logs (also `kubectl runwisp ...`).
+    #[command(flatten)]
+    Person(runwisp_operator::cli::Command),
 }
 
 #[derive(clap::Args)]
@@ -58,6 +61,9 @@ struct RunArgs {
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "RUNWISP_WATCH_NAMESPACE")]
     namespace: Option<String>,
+    /// Tasks reconciled at once.
+    #[arg(long, env = "RUNWISP_CONCURRENCY", default_value_t = 128)]
+    concurrency: u16,
     /// Elect a leader on a Lease so several replicas can run; only the leader reconciles.
     #[arg(long, env = "RUNWISP_LEADER_ELECT", default_value_t = false)]
     leader_elect: bool,
@@ -94,6 +100,7 @@ fn init_tracing(json: bool) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Person(command) => runwisp_operator::cli::run(command).await,
         Command::Crd => match api::crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
@@ -129,6 +136,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         max_finished_runs_per_namespace: (args.max_finished_runs_per_namespace > 0)
             .then_some(args.max_finished_runs_per_namespace),
         watch_namespace: args.namespace,
+        concurrency: args.concurrency,
         ..Config::default()
     };
     let client = kube::Client::try_default().await?;

@@ -1,6 +1,7 @@
 //! End-to-end behaviour on a real cluster (kube-apiserver, etcd, scheduler, kubelet, containerd).
 //! Run through `./test.sh` (or `e2e/with-bed.sh cargo test --features e2e --test e2e`).
 
+mod cli;
 mod harness;
 mod notify;
 mod receiver;
@@ -463,10 +464,18 @@ async fn the_schema_rejects_obvious_mistakes_at_apply_time() {
         match bed.try_task(&format!("bad-{i}"), yaml).await {
             Err(kube::Error::Api(s)) => {
                 assert_eq!(s.code, 422, "{yaml}: {s:?}");
-                assert!(s.message.contains(field), "{yaml}: the rejection names {field}: {}", s.message);
+                assert!(
+                    s.message.contains(field),
+                    "{yaml}: the rejection names {field}: {}",
+                    s.message
+                );
             }
             other => panic!("{yaml} was accepted: {other:?}"),
         }
     }
-    assert!(bed.try_task("good", "run: 'true'\ntimeout: 1h30m").await.is_ok());
+    assert!(
+        bed.try_task("good", "run: 'true'\ntimeout: 1h30m")
+            .await
+            .is_ok()
+    );
 }
