@@ -14,14 +14,18 @@ lap() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 if [ "$what" = all ] || [ "$what" = unit ]; then
   lap "cargo fmt --check"; cargo fmt --all -- --check
   lap "cargo clippy"; cargo clippy --all-targets --all-features -- -D warnings
+  lap "helm (chart tests need it)"; e2e/build-k8s.sh helm
   lap "unit and golden tests"; cargo test --all-targets
 fi
 if [ "$what" = all ] || [ "$what" = e2e ]; then
   lap "building the operator and the e2e suite"
   cargo test --features e2e --test e2e --no-run
+  lap "container image (static binary, FROM scratch, buildah)"
+  image_tar=$(e2e/build-image.sh e2e | tail -n 1)
   mkdir -p target/e2e-logs
-  lap "bed: smoke test, then the e2e suite"
-  RUNWISP_E2E_LOGS=$PWD/target/e2e-logs e2e/with-bed.sh bash -c \
-    'e2e/smoke.sh && cargo test --features e2e --test e2e -- --test-threads="${RUNWISP_E2E_THREADS:-6}"'
+  # The packaging test installs a cluster-wide operator with Helm, so it runs after the suite.
+  lap "bed: smoke test, the e2e suite (with short reliability loops), then Helm packaging"
+  RUNWISP_E2E_LOGS=$PWD/target/e2e-logs RUNWISP_IMAGE_TAR=$image_tar e2e/with-bed.sh bash -c \
+    'e2e/smoke.sh && cargo test --features e2e --test e2e -- --test-threads="${RUNWISP_E2E_THREADS:-6}" && e2e/packaging.sh'
 fi
 lap "done"

@@ -115,6 +115,26 @@ pub async fn acquire(
     Ok(lost_rx)
 }
 
+/// Gives the lease up if we hold it (graceful shutdown), so a standby takes over at once.
+pub async fn release(client: Client, cfg: &LeaseConfig) -> Result<(), kube::Error> {
+    let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
+    let Some(mut lease) = api.get_opt(&cfg.name).await? else {
+        return Ok(());
+    };
+    let Some(spec) = lease.spec.as_mut() else {
+        return Ok(());
+    };
+    if spec.holder_identity.as_deref() != Some(cfg.identity.as_str()) {
+        return Ok(());
+    }
+    spec.holder_identity = None;
+    spec.renew_time = None;
+    api.replace(&cfg.name, &PostParams::default(), &lease)
+        .await?;
+    info!(lease = %cfg.name, "released the leader lease");
+    Ok(())
+}
+
 /// One acquire-or-renew round; `Ok(true)` when we hold the lease afterwards.
 async fn try_once(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<bool, kube::Error> {
     let now = Utc::now();

@@ -88,7 +88,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only on a terminal: `kubectl logs` shows escape codes verbatim.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     if json {
         builder.json().init();
     } else {
@@ -144,33 +148,52 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
     let admin = tokio::spawn(server::serve(args.admin_addr, metrics.clone(), ready_rx));
     info!(admin = %args.admin_addr, "runwisp-operator starting");
-    // Standbys are live but not ready: /readyz turns true only on the leader once its caches sync.
-    let lease_lost = if args.leader_elect {
-        let identity = std::env::var("POD_NAME")
-            .unwrap_or_else(|_| format!("{}-{}", gethostname(), std::process::id()));
-        let lease = runwisp_operator::leader::LeaseConfig {
-            name: args.lease_name.clone(),
-            namespace: args.lease_namespace.clone(),
-            identity,
-            duration: args.lease_duration,
-            retry: (args.lease_duration / 5).max(Duration::from_millis(500)),
-        };
-        Some(runwisp_operator::leader::acquire(client.clone(), lease).await?)
-    } else {
-        None
-    };
-    let shutdown = async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
+
+    // SIGTERM (or Ctrl-C) from the very start: a standby waiting for the lease stops at once.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+        } else {
+            let _ = tokio::signal::ctrl_c().await;
         }
         info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
     };
+
+    let lease = args
+        .leader_elect
+        .then(|| runwisp_operator::leader::LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace: args.lease_namespace.clone(),
+            identity: std::env::var("POD_NAME")
+                .unwrap_or_else(|_| format!("{}-{}", gethostname(), std::process::id())),
+            duration: args.lease_duration,
+            retry: (args.lease_duration / 5).max(Duration::from_millis(500)),
+        });
+    let lease_lost = match &lease {
+        Some(cfg) => {
+            // A healthy standby is ready (so rollouts and `helm --wait` complete); the leader
+            // is ready once its caches have synced.
+            let _ = ready_tx.send(true);
+            let acquired = tokio::select! {
+                res = runwisp_operator::leader::acquire(client.clone(), cfg.clone()) => res?,
+                _ = stopped(stop_rx.clone()) => return Ok(()),
+            };
+            let _ = ready_tx.send(false);
+            Some(acquired)
+        }
+        None => None,
+    };
+    metrics.leader.set(1);
     let lost = async {
         match lease_lost {
             Some(rx) => {
@@ -179,16 +202,23 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             None => std::future::pending::<()>().await,
         }
     };
-    tokio::select! {
-        res = controller::run(client, cfg, metrics, ready_tx, shutdown) => res?,
-        res = admin => {
-            res??;
-        }
-        _ = lost => {
-            return Err("lost the leader lease; exiting so a restart comes back as a standby".into());
+    let result: Result<(), Box<dyn std::error::Error>> = tokio::select! {
+        res = controller::run(client.clone(), cfg, metrics.clone(), ready_tx, stopped(stop_rx)) => res.map_err(Into::into),
+        res = admin => match res {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(e.into()),
+        },
+        _ = lost => Err("lost the leader lease; exiting so a restart comes back as a standby".into()),
+    };
+    metrics.leader.set(0);
+    // Hand the lease over at once instead of making the next leader wait out its duration.
+    if let Some(cfg) = &lease {
+        if let Err(e) = runwisp_operator::leader::release(client, cfg).await {
+            tracing::warn!(error = %e, "cannot release the leader lease");
         }
     }
-    Ok(())
+    result
 }
 
 fn gethostname() -> String {

@@ -37,6 +37,9 @@ pub struct Metrics {
     pub reconcile_errors: Family<ErrorLabel, Counter>,
     pub queued_runs: Gauge,
     pub notifications: Family<NotifierLabel, Counter>,
+    queue_depths: std::sync::Mutex<std::collections::HashMap<(String, String), u32>>,
+    /// 1 while this replica holds the leader lease (or runs without leader election).
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -77,7 +80,7 @@ impl Default for Metrics {
         let queued_runs = Gauge::default();
         registry.register(
             "queued_runs",
-            "Runs waiting in task queues (sum over tasks reconciled)",
+            "Runs waiting in task queues, all tasks",
             queued_runs.clone(),
         );
         let notifications = Family::<NotifierLabel, Counter>::default();
@@ -86,7 +89,15 @@ impl Default for Metrics {
             "Notification deliveries by provider and outcome",
             notifications.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica is the active controller",
+            leader.clone(),
+        );
         Metrics {
+            queue_depths: Default::default(),
+            leader,
             registry,
             firings,
             runs_finished,
@@ -133,11 +144,51 @@ impl Metrics {
             .inc();
     }
 
+    /// Records one task's queue length; the gauge is the sum over tasks.
+    pub fn set_queue_depth(&self, task: (String, String), depth: u32) {
+        let mut depths = match self.queue_depths.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let old = if depth == 0 {
+            depths.remove(&task).unwrap_or(0)
+        } else {
+            depths.insert(task, depth).unwrap_or(0)
+        };
+        self.queued_runs.inc_by(i64::from(depth) - i64::from(old));
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_depth_is_the_sum_of_the_latest_depth_of_each_task() {
+        let m = Metrics::default();
+        m.set_queue_depth(("ns".into(), "a".into()), 3);
+        m.set_queue_depth(("ns".into(), "b".into()), 2);
+        m.set_queue_depth(("ns".into(), "a".into()), 1);
+        assert_eq!(m.queued_runs.get(), 3);
+        m.set_queue_depth(("ns".into(), "b".into()), 0);
+        assert_eq!(m.queued_runs.get(), 1);
+    }
+
+    #[test]
+    fn metrics_are_exposed_with_the_runwisp_prefix() {
+        let m = Metrics::default();
+        m.fired("cron");
+        assert!(
+            m.encode()
+                .contains("runwisp_firings_total{trigger=\"cron\"} 1")
+        );
     }
 }

@@ -145,6 +145,9 @@ impl<'a> TaskPass<'a> {
         }
 
         self.summarize(&mut status);
+        self.ctx
+            .metrics
+            .set_queue_depth((self.ns.clone(), self.name.clone()), status.queued_count);
         if status != old_status {
             self.write_status(&status).await?;
         }
