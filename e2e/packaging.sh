@@ -10,8 +10,8 @@
 #      config/ and the samples pass a server-side dry run; a task firing every 10 s has a run Succeeded;
 #      /metrics shows runwisp_firings_total > 0; the operator runs as uid 65532;
 #   3. `helm upgrade` (logLevel=debug) replaces the pod and runs keep succeeding;
-#   4. `helm upgrade` to two replicas with leader election: exactly one replica is ready (the Lease
-#      holder); the leader is force-deleted; the standby takes over (time printed) and no tick has two runs;
+#   4. `helm upgrade` to two replicas with leader election: exactly one replica leads (the Lease
+#      holder; both are ready, the standby as a standby); the leader is force-deleted; the standby takes over (time printed) and no tick has two runs;
 #   5. `helm uninstall` leaves no object of the release behind, only the CRDs (and the operator's Lease);
 #   6. a namespace-scoped release (watchNamespaces: [one]) works with Roles only.
 #
@@ -273,23 +273,26 @@ ports_known() { # both pods running, each with its admin port found
   done
   [ "$n" = 2 ] && [ "$(op_pods | wc -l)" = 2 ]
 }
-ready_replicas() { # pods whose /readyz is 200
+is_leader() { # the replica's own gauge: runwisp_leader 1 while it is the active controller
+  curl -s -m 2 "http://127.0.0.1:$1/metrics" 2>/dev/null | grep -qx 'runwisp_leader 1'
+}
+leader_replicas() { # pods that report leading, with synced caches (/readyz 200)
   local p
   for p in $(op_pods); do
-    [ -n "${PORT[$p]:-}" ] && [ "$(readyz "${PORT[$p]}")" = 200 ] && echo "$p"
+    [ -n "${PORT[$p]:-}" ] && is_leader "${PORT[$p]}" && [ "$(readyz "${PORT[$p]}")" = 200 ] && echo "$p"
   done
 }
-one_ready() { [ "$(ready_replicas | wc -l)" = 1 ]; }
+one_ready() { [ "$(leader_replicas | wc -l)" = 1 ]; }
 LEADER="" STANDBY=""
 if wait_until 90 ports_known && wait_until 60 one_ready; then
-  LEADER=$(ready_replicas)
+  LEADER=$(leader_replicas)
   STANDBY=$(op_pods | grep -vx "$LEADER")
   timing "helm upgrade -> 2 replicas, one leader ready" "$(since "$T_UP2")"
-  check "exactly one of 2 replicas is ready ($LEADER), and it holds the Lease" [ "$(lease_holder)" = "$LEADER" ]
-  check "the standby ($STANDBY) is live but not ready (/readyz $(readyz "${PORT[$STANDBY]}"))" \
-    [ "$(readyz "${PORT[$STANDBY]}")" = 503 ]
+  check "exactly one of 2 replicas leads ($LEADER), and it holds the Lease" [ "$(lease_holder)" = "$LEADER" ]
+  check "the standby ($STANDBY) is ready as a standby (/readyz $(readyz "${PORT[$STANDBY]}")) and does not lead" \
+    bash -c "[ \"$(readyz "${PORT[$STANDBY]}")\" = 200 ] && ! curl -s -m 2 http://127.0.0.1:${PORT[$STANDBY]}/metrics | grep -qx 'runwisp_leader 1'"
 else
-  fail "2 replicas with exactly one ready (ready: $(ready_replicas | tr '\n' ' '))"
+  fail "2 replicas with exactly one leader (leading: $(leader_replicas | tr '\n' ' '))"
 fi
 
 if [ -n "$LEADER" ] && [ -n "$STANDBY" ]; then
@@ -299,7 +302,7 @@ if [ -n "$LEADER" ] && [ -n "$STANDBY" ]; then
   log "force-deleting the leader $LEADER (pid $LEADER_PID); standby $STANDBY"
   T_KILL=$(now)
   k -n "$NS" delete pod "$LEADER" --grace-period=0 --force >/dev/null 2>&1
-  took_over() { [ "$(lease_holder)" = "$STANDBY" ] && [ "$(readyz "${PORT[$STANDBY]}")" = 200 ]; }
+  took_over() { [ "$(lease_holder)" = "$STANDBY" ] && is_leader "${PORT[$STANDBY]}" && [ "$(readyz "${PORT[$STANDBY]}")" = 200 ]; }
   if wait_until $((LEASE_SECONDS * 3)) took_over; then
     T_TAKE=$(now)
     FAILOVER=$(minus "$T_TAKE" "$T_KILL")
