@@ -13,6 +13,9 @@ use crate::time::{from_jiff, to_jiff};
 /// operator ends the attempt itself (a lost node would otherwise hold the run forever).
 pub const WATCHDOG_MARGIN: chrono::Duration = chrono::Duration::seconds(120);
 
+/// How long a just-created Pod may be missing from the watch cache before the operator asks.
+pub const CACHE_LAG: chrono::Duration = chrono::Duration::seconds(10);
+
 /// What the operator sees of the current attempt's Pod.
 #[derive(Clone, Debug)]
 pub enum PodSeen {
@@ -103,6 +106,13 @@ fn decide_running(
         return Step::StartAttempt { number: 1 };
     };
     match pod {
+        // A Pod created moments ago may not have reached the watch cache yet; its watch event
+        // wakes the task. Asking the apiserver would cost a GET per firing.
+        PodSeen::NotInCache if attempt.start_time.is_some_and(|t| now - t < CACHE_LAG) => {
+            Step::Nothing {
+                requeue_at: attempt.start_time.map(|t| t + CACHE_LAG),
+            }
+        }
         PodSeen::NotInCache => Step::ConfirmGone,
         PodSeen::Gone => Step::EndAttempt(AttemptEnd {
             end: EndReason::Crashed,
@@ -294,10 +304,21 @@ mod tests {
     const BOUND: std::time::Duration = std::time::Duration::from_secs(300);
 
     #[test]
+    fn a_just_created_pod_missing_from_the_cache_is_waited_for_not_fetched() {
+        let d = def("run: x");
+        assert_eq!(
+            decide(&running(0), &PodSeen::NotInCache, &d, t(3), BOUND),
+            Step::Nothing {
+                requeue_at: Some(t(10))
+            }
+        );
+    }
+
+    #[test]
     fn a_pod_missing_from_the_cache_is_confirmed_before_anything_is_concluded() {
         let d = def("run: x");
         assert_eq!(
-            decide(&running(0), &PodSeen::NotInCache, &d, t(5), BOUND),
+            decide(&running(0), &PodSeen::NotInCache, &d, t(15), BOUND),
             Step::ConfirmGone
         );
     }

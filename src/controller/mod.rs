@@ -3,6 +3,7 @@
 
 mod index;
 mod notifications;
+mod overlay;
 mod reconcile;
 
 use std::sync::Arc;
@@ -37,6 +38,9 @@ pub struct Context {
     pub index: Arc<RunIndex>,
     pub reporter: Reporter,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Our recent writes the caches may not show yet.
+    pub recent_runs: overlay::Overlay<RunWispRun>,
+    pub recent_tasks: overlay::Overlay<RunWispTask>,
     /// Bits of the caches that have completed their first list.
     pub synced: watch::Receiver<u8>,
 }
@@ -107,6 +111,8 @@ pub async fn run(
         index,
         metrics,
         synced: synced.clone(),
+        recent_runs: Default::default(),
+        recent_tasks: Default::default(),
     });
 
     {

@@ -41,6 +41,8 @@ const MAX_REQUEUE: Duration = Duration::from_secs(3600);
 
 pub async fn reconcile(task: Arc<RunWispTask>, ctx: Arc<Context>) -> Result<Action> {
     let started = std::time::Instant::now();
+    // Our own last status write, if the cache has not caught up with it yet.
+    let task = ctx.recent_tasks.fresher(task);
     let res = TaskPass::new(&task, &ctx)?.run().await;
     ctx.metrics
         .reconcile_duration
@@ -165,10 +167,25 @@ impl<'a> TaskPass<'a> {
 
     fn load_runs(&mut self) {
         let uid = self.task.uid();
-        for name in self.ctx.index.runs_of(&self.ns, &self.name) {
-            let Some(run) = self.ctx.runs.get(&ObjectRef::new(&name).within(&self.ns)) else {
-                continue;
-            };
+        let mut runs: Vec<Arc<RunWispRun>> = self
+            .ctx
+            .index
+            .runs_of(&self.ns, &self.name)
+            .into_iter()
+            .filter_map(|name| self.ctx.runs.get(&ObjectRef::new(&name).within(&self.ns)))
+            .map(|run| self.ctx.recent_runs.fresher(run))
+            .collect();
+        // Runs we just created that the cache has not delivered yet.
+        for run in self
+            .ctx
+            .recent_runs
+            .recent(&self.ns, |r| r.spec.task_ref.name == self.name)
+        {
+            if !runs.iter().any(|r| r.metadata.name == run.metadata.name) {
+                runs.push(run);
+            }
+        }
+        for run in runs {
             // A run owned by an earlier task of the same name belongs to that task (and the
             // garbage collector); a run without an owner is a person's manual run.
             let foreign = run
@@ -176,7 +193,7 @@ impl<'a> TaskPass<'a> {
                 .iter()
                 .any(|o| o.kind == "RunWispTask" && Some(&o.uid) != uid.as_ref());
             if !foreign {
-                self.runs.insert(name, run);
+                self.runs.insert(run.name_any(), run);
             }
         }
     }
@@ -274,13 +291,15 @@ impl<'a> TaskPass<'a> {
                     "template": self.task.spec,
                 }
             });
-            let adopted = self
-                .runs_api
-                .patch(&run_name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
+            let adopted = Arc::new(
+                self.runs_api
+                    .patch(&run_name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?,
+            );
+            self.ctx.recent_runs.remember(adopted.clone());
             info!(task = %self.name, run = %run_name, "manual run accepted");
             self.ctx.metrics.fired(RunTrigger::Manual.as_str());
-            self.runs.insert(run_name, Arc::new(adopted));
+            self.runs.insert(run_name, adopted);
         }
         Ok(())
     }
@@ -420,6 +439,7 @@ impl<'a> TaskPass<'a> {
         match self.runs_api.create(&PostParams::default(), &run).await {
             Ok(created) => {
                 let created = Arc::new(created);
+                self.ctx.recent_runs.remember(created.clone());
                 self.runs.insert(name.to_string(), created.clone());
                 Ok(Some(created))
             }
@@ -793,6 +813,7 @@ impl<'a> TaskPass<'a> {
                 Err(e) => return Err(e.into()),
             }
             self.runs.remove(name);
+            self.ctx.recent_runs.forget(&self.ns, name);
         }
         if !doomed.is_empty() {
             info!(task = %self.name, pruned = doomed.len(), "retention");
@@ -859,12 +880,14 @@ impl<'a> TaskPass<'a> {
             "metadata": {"name": self.name},
             "status": status,
         });
-        api.patch_status(
-            &self.name,
-            &PatchParams::apply(&self.ctx.cfg.manager).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        let written = api
+            .patch_status(
+                &self.name,
+                &PatchParams::apply(&self.ctx.cfg.manager).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        self.ctx.recent_tasks.remember(Arc::new(written));
         Ok(())
     }
 
@@ -908,12 +931,26 @@ impl<'a> TaskPass<'a> {
     ) -> Result<()> {
         let mut obj = (**run).clone();
         obj.status = Some(status);
-        let updated = self
+        let name = run.name_any();
+        match self
             .runs_api
-            .replace_status(&run.name_any(), &PostParams::default(), &obj)
-            .await?;
-        self.runs.insert(run.name_any(), Arc::new(updated));
-        Ok(())
+            .replace_status(&name, &PostParams::default(), &obj)
+            .await
+        {
+            Ok(updated) => {
+                let updated = Arc::new(updated);
+                self.ctx.recent_runs.remember(updated.clone());
+                self.runs.insert(name, updated);
+                Ok(())
+            }
+            // Deleted meanwhile (retention, a person, the garbage collector): nothing to record.
+            Err(e) if crate::error::is_not_found(&e) => {
+                self.ctx.recent_runs.forget(&self.ns, &name);
+                self.runs.remove(&name);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A task naming notifiers that do not exist gets a condition and an Event.
