@@ -84,6 +84,11 @@ Commands:
   kubeconfig         print the admin kubeconfig path.
   env                print export lines: eval "\$(e2e/cluster.sh env)"
   load-image TAR...  import docker-archive tarballs into the running node's containerd (k8s.io namespace).
+  kill COMPONENT     SIGKILL one component, like a crash (etcd, apiserver, kcm, scheduler, or node: kubelet,
+                     containerd and every container at once); the rest of the bed keeps running.
+  start COMPONENT    start a killed component again and wait until it serves (a node comes back like a
+                     rebooted machine: its kubelet state is kept, no container survives).
+  restart COMPONENT  kill, then start.
   deps [--check]     only install the missing apt packages (--check: list them, exit 1 if any).
   help               this text.
 
@@ -577,13 +582,16 @@ start_node() {
     unshare --mount --pid --fork --kill-child --mount-proc "$HERE/cluster.sh" _node
 }
 
-start_control_plane() {
-  local bin
-  bin=$(k8s_bin)
+start_etcd() {
   start_component etcd "$LOGS/etcd.log" etcd --name "runwisp-$BED_NAME" --data-dir "$BED/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "runwisp-$BED_NAME=http://127.0.0.1:$ETCD_PEER_PORT"
+}
+
+start_apiserver() {
+  local bin
+  bin=$(k8s_bin)
   start_component apiserver "$LOGS/apiserver.log" "$bin/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" --insecure-port=0 \
@@ -595,7 +603,12 @@ start_control_plane() {
     --kubelet-client-certificate="$PKI/kubelet-client.crt" --kubelet-client-key="$PKI/kubelet-client.key"
 }
 
-start_controllers() {
+start_control_plane() {
+  start_etcd
+  start_apiserver
+}
+
+start_kcm() {
   local bin
   bin=$(k8s_bin)
   start_component kcm "$LOGS/kcm.log" "$bin/kube-controller-manager" \
@@ -604,10 +617,20 @@ start_controllers() {
     --root-ca-file="$PKI/ca.crt" --use-service-account-credentials=true \
     --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
     --leader-elect=false --port=0 --secure-port="$KCM_PORT" --bind-address=127.0.0.1 --cert-dir="$BED/kcm-certs"
+}
+
+start_scheduler() {
+  local bin
+  bin=$(k8s_bin)
   start_component scheduler "$LOGS/scheduler.log" "$bin/kube-scheduler" \
     --kubeconfig="$PKI/scheduler.kubeconfig" --authentication-kubeconfig="$PKI/scheduler.kubeconfig" \
     --authorization-kubeconfig="$PKI/scheduler.kubeconfig" --leader-elect=false --port=0 \
     --secure-port="$SCHEDULER_PORT" --bind-address=127.0.0.1 --cert-dir="$BED/scheduler-certs"
+}
+
+start_controllers() {
+  start_kcm
+  start_scheduler
 }
 
 # wait_until DESCRIPTION CMD...: polls CMD, failing fast if a component died meanwhile
@@ -763,6 +786,59 @@ cmd_env() {
   fi
 }
 
+# ---------------------------------------------------------------------------------------------------------
+# Fault injection (the reliability tests): kill one component like a crash, start it again.
+# ---------------------------------------------------------------------------------------------------------
+check_component() { # NAME
+  case " $COMPONENTS " in *" $1 "*) ;; *) die "unknown component '$1' (one of: $COMPONENTS)" ;; esac
+}
+
+# kill NAME: SIGKILL, no shutdown: a crashed apiserver, a lost node (kubelet, containerd and every
+# container with it). The rest of the bed keeps running; `start NAME` brings it back.
+cmd_kill() {
+  local name=$1 pid i
+  need_root
+  check_component "$name"
+  pid=$(pid_of "$name") || die "$name is not running"
+  kill -KILL "$pid" 2>/dev/null || true
+  for i in $(seq 1 50); do pid_of "$name" >/dev/null || break; sleep 0.1; done
+  ! pid_of "$name" >/dev/null || die "$name ($pid) survived SIGKILL"
+  rm -f "$PIDS/$name.pid"
+  log "killed $name ($pid)"
+}
+
+# start NAME: starts one stopped component of a bed that is otherwise up, and waits until it serves.
+# A node comes back like a rebooted machine: same kubelet state and containerd metadata, no process left.
+cmd_start() {
+  local name=$1 t
+  need_root
+  check_component "$name"
+  ! pid_of "$name" >/dev/null || die "$name is already running"
+  [ -d "$PIDS" ] || die "the bed is not up (e2e/cluster.sh up)"
+  t=$(now)
+  case "$name" in
+    etcd) start_etcd ;;
+    apiserver)
+      start_apiserver
+      wait_until "apiserver /readyz" api_ready
+      ;;
+    kcm) start_kcm ;;
+    scheduler) start_scheduler ;;
+    node)
+      # what a reboot clears: the dead node's cgroups, and the runtime state a real node keeps on a tmpfs
+      # (sockets, runc and shim state); containerd's metadata and the kubelet's directory stay
+      remove_cgroups
+      create_cgroup_root
+      rm -rf "$RUN" "$NODE_DIR/containerd/state"
+      mkdir -p "$RUN" "$NODE_DIR/containerd/state"
+      start_node
+      wait_until "kubelet /healthz" kubelet_healthy
+      wait_until "node $(node_name) Ready" node_ready
+      ;;
+  esac
+  log "started $name ($(pid_of "$name")) in $(elapsed "$t")s"
+}
+
 validate_config
 case "${1:-help}" in
   up) cmd_up ;;
@@ -785,6 +861,14 @@ case "${1:-help}" in
       need_root
       apt_ensure
     fi
+    ;;
+  kill | start | restart)
+    [ $# -eq 2 ] || die "usage: e2e/cluster.sh $1 <$(echo "$COMPONENTS" | tr ' ' '|')>"
+    case "$1" in
+      kill) cmd_kill "$2" ;;
+      start) cmd_start "$2" ;;
+      restart) cmd_kill "$2"; cmd_start "$2" ;;
+    esac
     ;;
   _node) node_main ;;   # internal: PID 1 of the node namespace
   help | -h | --help) usage ;;

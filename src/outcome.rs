@@ -105,7 +105,9 @@ const NODE_FAILURE_REASONS: &[&str] = &[
 ];
 
 /// Container termination reasons that mean the process was killed from outside.
-const CONTAINER_CRASH_REASONS: &[&str] = &["OOMKilled", "ContainerStatusUnknown"];
+/// `Unknown` (exit 255): the kubelet lost the container with its node or runtime (seen on
+/// 1.20 after a node restart), which is the host dying under the run, not the script failing.
+const CONTAINER_CRASH_REASONS: &[&str] = &["OOMKilled", "ContainerStatusUnknown", "Unknown"];
 
 const IMAGE_REASONS: &[&str] = &[
     "ErrImagePull",

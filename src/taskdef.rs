@@ -16,6 +16,8 @@ use crate::schedule::{Schedule, parse_timezone};
 /// Longest timeout an attempt Pod can carry (`activeDeadlineSeconds` is an int64 of seconds;
 /// anything past a year is a typo, not a plan).
 const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
+/// Linux's MAX_ARG_STRLEN (32 pages), including the terminating NUL.
+const MAX_SCRIPT_BYTES: usize = 128 * 1024;
 /// `terminationGracePeriodSeconds` above an hour would hold a node slot for no good reason.
 const MAX_GRACEFUL_STOP: Duration = Duration::from_secs(3600);
 
@@ -157,6 +159,18 @@ pub fn validate(
         spec.keep_for.as_deref(),
         Duration::from_secs(10 * 366 * 24 * 3600),
     );
+    // The script is one argv string: Linux refuses a single argument of 128 KiB or more
+    // (MAX_ARG_STRLEN), and the schema counts characters, not bytes.
+    if spec.run.len() >= MAX_SCRIPT_BYTES {
+        problems.push(SpecProblem {
+            field: "run",
+            message: format!(
+                "the script is {} bytes; Linux limits one argument to {} bytes (put a long script in a ConfigMap and run that file)",
+                spec.run.len(),
+                MAX_SCRIPT_BYTES - 1
+            ),
+        });
+    }
     if spec.run.trim().is_empty() {
         problems.push(SpecProblem {
             field: "run",

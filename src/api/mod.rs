@@ -62,6 +62,21 @@ fn tidy(schema: &mut JSONSchemaProps) {
             schema.nullable = Some(true);
         }
     }
+    // k8s-openapi's EnvVar schema lets `name: ""` through; the apiserver would refuse the Pod
+    // at every firing instead of the task at apply time.
+    if let Some(env_name) = schema
+        .properties
+        .as_mut()
+        .and_then(|p| p.get_mut("env"))
+        .and_then(|env| env.items.as_mut())
+        .and_then(|items| match items {
+            JSONSchemaPropsOrArray::Schema(item) => item.properties.as_mut(),
+            _ => None,
+        })
+        .and_then(|p| p.get_mut("name"))
+    {
+        env_name.min_length = Some(1);
+    }
     for child in schema.properties.iter_mut().flat_map(|m| m.values_mut()) {
         tidy(child);
     }
@@ -99,22 +114,6 @@ pub(crate) mod schema {
         json_schema!({
             "type": "object",
             "x-kubernetes-preserve-unknown-fields": true
-        })
-    }
-
-    /// `EnvVar` list without pulling the full k8s schema tree into every CRD.
-    pub fn env_list(_: &mut schemars::SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "value": {"type": "string"},
-                    "valueFrom": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
-                }
-            }
         })
     }
 

@@ -170,8 +170,8 @@ pub struct RunWispTaskSpec {
     #[serde(default = "default_true")]
     pub manual_trigger: bool,
 
-    /// The script, run as `<shell> -e -c <run>`.
-    #[schemars(length(min = 1, max = 262144))]
+    /// The script, run as `<shell> -e -c <run>`. Linux limits one argument to 128 KiB.
+    #[schemars(length(min = 1, max = 131071))]
     pub run: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 4096))]
@@ -179,9 +179,10 @@ pub struct RunWispTaskSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 4096))]
     pub working_dir: Option<String>,
-    /// Kubernetes `EnvVar`s, so `valueFrom.secretKeyRef` works.
+    /// Kubernetes `EnvVar`s, so `valueFrom.secretKeyRef` works. The full EnvVar schema: a
+    /// malformed `valueFrom` must be refused by the apiserver, since an object the operator
+    /// cannot decode would break its watch of every task.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "schema::env_list")]
     pub env: Vec<EnvVar>,
     /// Container image; the operator's `--default-image` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

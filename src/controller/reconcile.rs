@@ -138,6 +138,7 @@ impl<'a> TaskPass<'a> {
         if let Some(def) = &def {
             self.adopt_manual_runs(def).await?;
             self.fire(def, created, &mut status).await?;
+            self.finish_missed_records().await?;
             self.admit(def).await?;
         }
         self.advance_runs(def.as_ref()).await?;
@@ -398,6 +399,31 @@ impl<'a> TaskPass<'a> {
         Ok(())
     }
 
+    /// Missed records whose status write was lost: mark them now (the count is gone with it).
+    async fn finish_missed_records(&mut self) -> Result<()> {
+        let lost: Vec<Arc<RunWispRun>> = self
+            .runs
+            .values()
+            .filter(|r| {
+                is_missed_record(r) && !r.status.as_ref().is_some_and(|s| s.phase.is_finished())
+            })
+            .cloned()
+            .collect();
+        for run in lost {
+            let mut st = run.status.clone().unwrap_or_default();
+            let msg = format!(
+                "missed tick(s) up to {} while the operator was not running (the gap's details were lost when the operator stopped)",
+                run.spec
+                    .scheduled_time
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            );
+            lifecycle::finish(&mut st, EndReason::Missed, Some(msg), self.now);
+            self.put_run_status(&run, st).await?;
+        }
+        Ok(())
+    }
+
     /// Create-if-absent: `None` when the run already exists (a tick can never fire twice).
     async fn create_run(
         &mut self,
@@ -469,7 +495,7 @@ impl<'a> TaskPass<'a> {
         let ordered = self.fifo();
         let slots: Vec<Slot<'_>> = ordered
             .iter()
-            .filter(|r| r.spec.trigger.is_some())
+            .filter(|r| r.spec.trigger.is_some() && !is_missed_record(r))
             .map(|r| Slot {
                 name: r.metadata.name.as_deref().unwrap_or_default(),
                 phase: r.status.as_ref().map(|s| s.phase).unwrap_or_default(),
@@ -1122,6 +1148,13 @@ impl<'a> TaskPass<'a> {
             warn!(task = %self.name, reason, error = %e, "cannot publish event");
         }
     }
+}
+
+/// A `missed` record: the operator creates cron runs with the task's definition, and records
+/// of missed ticks without one. Its status is a second write; if that was lost (the operator
+/// died in between), the record must still never run.
+fn is_missed_record(run: &RunWispRun) -> bool {
+    run.spec.trigger == Some(RunTrigger::Cron) && run.spec.template.is_none()
 }
 
 /// A finished run retention may delete, with when it finished: never an active or queued

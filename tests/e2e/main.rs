@@ -5,6 +5,7 @@ mod cli;
 mod harness;
 mod notify;
 mod receiver;
+mod reliability;
 
 use std::time::Duration;
 
