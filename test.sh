@@ -23,9 +23,13 @@ if [ "$what" = all ] || [ "$what" = e2e ]; then
   lap "container image (static binary, FROM scratch, buildah)"
   image_tar=$(e2e/build-image.sh e2e | tail -n 1)
   mkdir -p target/e2e-logs
-  # The packaging test installs a cluster-wide operator with Helm, so it runs after the suite.
-  lap "bed: smoke test, the e2e suite (with short reliability loops), then Helm packaging"
+  # Then, alone: the fault tests that take the apiserver or the node down (3 trials each), and
+  # the packaging test, which installs a cluster-wide operator with Helm.
+  lap "bed: smoke test, the e2e suite (short reliability loops), fault tests, Helm packaging"
   RUNWISP_E2E_LOGS=$PWD/target/e2e-logs RUNWISP_IMAGE_TAR=$image_tar e2e/with-bed.sh bash -c \
-    'e2e/smoke.sh && cargo test --features e2e --test e2e -- --test-threads="${RUNWISP_E2E_THREADS:-6}" && e2e/packaging.sh'
+    'e2e/smoke.sh && cargo test --features e2e --test e2e -- --test-threads="${RUNWISP_E2E_THREADS:-6}" \
+       && RUNWISP_E2E_DISRUPTIVE=1 cargo test --features e2e --test e2e -- --test-threads=1 \
+            exactly_once_across_apiserver_restarts a_node_failure_under_a_running_attempt \
+       && e2e/packaging.sh'
 fi
 lap "done"
