@@ -267,7 +267,7 @@ impl<'a> TaskPass<'a> {
                     EventType::Warning,
                     "ManualRunRejected",
                     &format!("{run_name}: {msg}"),
-                    None,
+                    Some(&run),
                 )
                 .await;
                 continue;
@@ -367,7 +367,7 @@ impl<'a> TaskPass<'a> {
                 lifecycle::finish(&mut st, EndReason::Missed, Some(msg.clone()), self.now);
                 self.put_run_status(&run, st).await?;
                 self.ctx.metrics.finished(EndReason::Missed.as_str());
-                self.event(EventType::Warning, "MissedRuns", &msg, None)
+                self.event(EventType::Warning, "MissedRuns", &msg, Some(&run))
                     .await;
             }
         }
@@ -562,7 +562,7 @@ impl<'a> TaskPass<'a> {
         } else {
             EventType::Normal
         };
-        self.event(kind, reason_for(end), &format!("{name}: {msg}"), None)
+        self.event(kind, reason_for(end), &format!("{name}: {msg}"), Some(&run))
             .await;
         Ok(())
     }
@@ -708,7 +708,7 @@ impl<'a> TaskPass<'a> {
                             EventType::Normal,
                             "RunStopped",
                             &format!("{}: stopped (onOverlap: kill)", run.name_any()),
-                            None,
+                            Some(&run),
                         )
                         .await;
                     }
@@ -762,7 +762,7 @@ impl<'a> TaskPass<'a> {
                     .map(|t| t.to_rfc3339())
                     .unwrap_or_default()
             );
-            self.event(EventType::Warning, "RetryScheduled", &note, None)
+            self.event(EventType::Warning, "RetryScheduled", &note, Some(run))
                 .await;
         } else if let Some(reason) = st.end_reason {
             self.ctx.metrics.finished(reason.as_str());
@@ -783,7 +783,7 @@ impl<'a> TaskPass<'a> {
             } else {
                 EventType::Normal
             };
-            self.event(kind, reason_for(reason), &note, None).await;
+            self.event(kind, reason_for(reason), &note, Some(run)).await;
         }
         Ok(())
     }
@@ -1100,8 +1100,13 @@ impl<'a> TaskPass<'a> {
                     run.name_any(),
                     event_label(event.kind)
                 );
-                self.event(EventType::Warning, "NotifyDeliveryFailed", &note, None)
-                    .await;
+                self.event(
+                    EventType::Warning,
+                    "NotifyDeliveryFailed",
+                    &note,
+                    Some(&run),
+                )
+                .await;
                 event.kind = EventKind::DeliveryFailed;
                 event.failed_notifier = Some(notifier);
                 event.message = Some(note);
@@ -1130,6 +1135,8 @@ impl<'a> TaskPass<'a> {
         Ok(())
     }
 
+    /// An Event on the task; run events name the run as the related object, which also keeps
+    /// kube's Recorder from folding the ends of different runs into one series.
     async fn event(
         &self,
         kind: EventType,

@@ -2123,22 +2123,34 @@ async fn a_missed_record_whose_status_write_was_lost_is_not_run() {
 
 /// Known bug (pinned): every run that ends gets an Event naming it. Runs ending in the same
 /// reconcile share reason, action and object, and kube's `Recorder` keys Events without the
-/// note: the second becomes a `series` count on the first, and its run's name is lost.
+/// note: the second becomes a `series` count on the first, and its run's name is lost. Staged
+/// deterministically: the runs' Pods finish while the operator is down, so its first pass ends
+/// them all.
 #[tokio::test]
 async fn every_run_that_ends_gets_an_event_naming_it() {
     let bed = bare_bed("rel-events").await;
     let mut op = Operator::new(&bed.ns, "events", &[]);
     op.start();
-    // All attempts end on the same 10-second boundary, so several end in one reconcile.
-    bed.task(
-        "burst",
-        "run: 'sleep $(( 10 - $(date +%s) % 10 )); exit 1'\nmaxConcurrent: 8\n",
-    )
-    .await;
+    bed.task("burst", "run: 'sleep 4; exit 1'\nmaxConcurrent: 8\n")
+        .await;
     let runs: Vec<String> = (0..8).map(|i| format!("burst-{i}")).collect();
     for r in &runs {
         bed.trigger("burst", r).await;
     }
+    for r in &runs {
+        bed.wait_run_phase(r, RunPhase::Running, MIN).await;
+    }
+    op.kill().await;
+    bed.wait_for("every Pod to finish", 2 * MIN, || async {
+        let pods = bed.pods().list(&ListParams::default()).await.ok()?.items;
+        (pods.len() == runs.len()
+            && pods
+                .iter()
+                .all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")))
+        .then_some(())
+    })
+    .await;
+    op.start();
     for r in &runs {
         bed.wait_run_finished(r, 2 * MIN).await;
     }
