@@ -778,8 +778,10 @@ async fn downtime_catches_up_per_policy_and_records_the_gap() {
     // turn slowness into gaps (that is what the flag is for).
     let mut op = Operator::new(&bed.ns, "downtime", &["--on-time-grace", "5s"]);
     op.start();
+    // `skip`: on a loaded machine Pods can take longer than the 2 s period to run; a queue would
+    // grow without bound (and end in queue_full).
     let base = "cron: '*/2 * * * * *'\nrun: 'true'\ngracefulStop: 1s\nkeepRuns: 30\n\
-                notifyOnFailure: [slack-ops]\n";
+                onOverlap: skip\nnotifyOnFailure: [slack-ops]\n";
     let policies = [
         ("latest", "catchUp: latest\n"),
         ("all", "catchUp: all\nmaxCatchUpRuns: 2\n"),
@@ -816,23 +818,30 @@ async fn downtime_catches_up_per_policy_and_records_the_gap() {
         op.start();
         let mut gaps_now = Vec::new();
         for (task, _) in policies {
+            // The gap starts right after the newest tick handled before the kill.
+            let expected_from = last_fired[task].map(|t| t + chrono::Duration::seconds(2));
             let bedr = &bed;
-            let missed = bed
-                .wait_for("this gap's missed record", MIN, || {
-                    let seen_missed = seen_missed.clone();
-                    async move {
-                        bedr.runs_of(task).await.into_iter().find(|r| {
-                            Seen::is_missed_record(r) && !seen_missed.contains(&r.name_any())
-                        })
-                    }
+            let found = bedr
+                .wait_for("this outage's missed record", MIN, || async move {
+                    bedr.runs_of(task).await.into_iter().find(|r| {
+                        Seen::is_missed_record(r)
+                            && r.status.as_ref().and_then(|s| s.first_missed_time) == expected_from
+                    })
                 })
                 .await;
-            seen_missed.insert(missed.name_any());
+            seen_missed.insert(found.name_any());
             gaps += 1;
-            gaps_now.push((task, missed));
+            gaps_now.push((task, found));
         }
         // Let the catch-up runs happen, then count them for each gap.
         tokio::time::sleep(Duration::from_secs(4)).await;
+        for (task, _) in policies {
+            for r in bed.runs_of(task).await {
+                if Seen::is_missed_record(&r) {
+                    seen_missed.insert(r.name_any());
+                }
+            }
+        }
         for (task, missed) in gaps_now {
             let st = missed.status.clone().unwrap_or_default();
             let (from, to) = (
@@ -844,15 +853,6 @@ async fn downtime_catches_up_per_policy_and_records_the_gap() {
                 wrong.push(format!(
                     "{task} trial {trial}: missedCount {:?} for {ticks_in_gap} ticks",
                     st.missed_count
-                ));
-            }
-            // The gap starts right after the newest tick handled before the kill.
-            let expected_from = last_fired[task].map(|t| t + chrono::Duration::seconds(2));
-            if Some(from) != expected_from {
-                wrong.push(format!(
-                    "{task} trial {trial}: the gap starts at {from}, the newest tick handled before \
-                     the kill was {:?}",
-                    last_fired[task]
                 ));
             }
             let runs = bed.runs_of(task).await;
@@ -892,7 +892,17 @@ async fn downtime_catches_up_per_policy_and_records_the_gap() {
             }
         }
     }
-    // One Event and one alert per gap, per task.
+    // One Event and one alert per missed record. Records beyond the outages' gaps are ticks a
+    // busy operator reached after a newer one was due (a pass longer than the 2 s period): only
+    // the newest due tick fires as cron, older ones are recorded missed and caught up.
+    for (task, _) in policies {
+        for r in bed.runs_of(task).await {
+            if Seen::is_missed_record(&r) {
+                seen_missed.insert(r.name_any());
+            }
+        }
+    }
+    let records = seen_missed.len() as u32;
     let mut events = 0;
     for (task, _) in policies {
         events += bed
@@ -917,17 +927,21 @@ async fn downtime_catches_up_per_policy_and_records_the_gap() {
         &[
             ("trials", trials().to_string()),
             ("gaps", gaps.to_string()),
+            ("busy_gaps", records.saturating_sub(gaps).to_string()),
             ("missed_events", events.to_string()),
             ("missed_alerts", missed_alerts.to_string()),
             ("wrong", wrong.len().to_string()),
         ],
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    assert_eq!(events as u32, gaps, "one MissedRuns Event per gap");
+    assert_eq!(
+        events as u32, records,
+        "one MissedRuns Event per missed record"
+    );
     assert_eq!(
         missed_alerts as u32,
-        gaps,
-        "one run.missed alert per gap: {:?}",
+        records,
+        "one run.missed alert per missed record: {:?}",
         slack.received()
     );
     op.assert_no_panic();
