@@ -17,7 +17,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::api::{RunWispNotifier, RunWispRun, RunWispTask, keys};
 use crate::config::Config;
@@ -158,6 +158,8 @@ pub async fn run(
             if let Err(e) = res {
                 match e {
                     kube::runtime::controller::Error::ObjectNotFound(_) => {}
+                    kube::runtime::controller::Error::ReconcilerFailed(e, _)
+                        if e.is_namespace_terminating() => {}
                     other => warn!(error = %other, "reconcile failed"),
                 }
             }
@@ -223,6 +225,11 @@ fn error_policy(task: Arc<RunWispTask>, err: &Error, ctx: Arc<Context>) -> Actio
     if err.is_conflict() {
         // Lost an optimistic-concurrency race with our own newer write: the cache catches up fast.
         return Action::requeue(Duration::from_millis(200));
+    }
+    if err.is_namespace_terminating() {
+        // The task goes with its namespace; its deletion ends the requeues.
+        debug!(task = %task.name_any(), namespace = ?task.namespace(), "namespace is being deleted");
+        return Action::requeue(Duration::from_secs(30));
     }
     warn!(task = %task.name_any(), namespace = ?task.namespace(), error = %err, label = err.label(), "reconcile error");
     Action::requeue(Duration::from_secs(5))

@@ -25,7 +25,7 @@ use crate::api::{
     RunWispRunSpec, RunWispRunStatus, RunWispTask, RunWispTaskSpec, RunWispTaskStatus, TaskRef,
     keys,
 };
-use crate::error::{Error, Result, is_already_exists};
+use crate::error::{Error, Result, is_already_exists, is_namespace_terminating};
 use crate::firing::{self, Trigger};
 use crate::lifecycle::{self, AttemptEnd, PodSeen, Step};
 use crate::names;
@@ -623,6 +623,8 @@ impl<'a> TaskPass<'a> {
         match self.pods_api.create(&PostParams::default(), &pod).await {
             Ok(_) => {}
             Err(e) if is_already_exists(&e) => {}
+            // Not the run's failure: the namespace (and the run) are going away.
+            Err(e) if is_namespace_terminating(&e) => return Err(e.into()),
             Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 || s.code == 403 => {
                 // The apiserver refused the Pod (invalid template, quota, admission): not retryable.
                 let msg = format!("pod {pod_name} was refused: {}", s.message);
@@ -1151,8 +1153,10 @@ impl<'a> TaskPass<'a> {
             action: "Reconcile".into(),
             secondary: secondary.map(|r| r.object_ref(&())),
         };
-        if let Err(e) = self.recorder.publish(&ev, &self.task.object_ref(&())).await {
-            warn!(task = %self.name, reason, error = %e, "cannot publish event");
+        match self.recorder.publish(&ev, &self.task.object_ref(&())).await {
+            Ok(()) => {}
+            Err(e) if is_namespace_terminating(&e) => {}
+            Err(e) => warn!(task = %self.name, reason, error = %e, "cannot publish event"),
         }
     }
 }
