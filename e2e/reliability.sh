@@ -58,25 +58,27 @@ summary() {
       printf "  exactly-once, operator SIGKILL:  trials %s, ticks %s, duplicates %s, lost %s, missed %s\n", \
         g(l, "trials"), g(l, "ticks"), g(l, "duplicates"), g(l, "lost"), g(l, "missed")
       l = "exactly_once_apiserver_restart"
-      printf "  exactly-once, apiserver restart: trials %s, ticks %s, duplicates %s, lost %s, false missed %s\n", \
-        g(l, "trials"), g(l, "ticks"), g(l, "duplicates"), g(l, "lost"), g(l, "false_missed")
+      printf "  exactly-once, apiserver restart: trials %s, ticks %s, duplicates %s, lost %s, false missed %s, overlaps %s\n", \
+        g(l, "trials"), g(l, "ticks"), g(l, "duplicates"), g(l, "lost"), g(l, "false_missed"), g(l, "overlaps")
       l = "exactly_once_leader_failover"
-      printf "  exactly-once, leader failover:   trials %s, ticks %s, duplicates %s, lost %s, takeover max %s ms\n", \
-        g(l, "trials"), g(l, "ticks"), g(l, "duplicates"), g(l, "lost"), g(l, "max_takeover_ms")
+      printf "  exactly-once, leader failover:   trials %s, ticks %s, duplicates %s, lost %s, false missed %s, takeover max %s ms\n", \
+        g(l, "trials"), g(l, "ticks"), g(l, "duplicates"), g(l, "lost"), g(l, "false_missed"), g(l, "max_takeover_ms")
       l = "downtime_catch_up"
-      printf "  downtime across ticks:           trials %s, gaps %s, MissedRuns Events %s, run.missed alerts %s, wrong %s\n", \
-        g(l, "trials"), g(l, "gaps"), g(l, "missed_events"), g(l, "missed_alerts"), g(l, "wrong")
+      printf "  downtime across ticks:           trials %s, gaps %s (+%s while busy), MissedRuns Events %s, run.missed alerts %s, wrong %s\n", \
+        g(l, "trials"), g(l, "gaps"), g(l, "busy_gaps"), g(l, "missed_events"), g(l, "missed_alerts"), g(l, "wrong")
       l = "node_failure"
-      printf "  node failure:                    trials %s, crashed->retried %s, other end %s, hung %s\n", \
-        g(l, "trials"), g(l, "crashed_retried"), g(l, "other_end"), g(l, "hung")
+      printf "  node failure:                    trials %s, crashed->retried %s, watchdog->retried %s, other end %s, hung %s\n", \
+        g(l, "trials"), g(l, "crashed_retried"), g(l, "watchdog_retried"), g(l, "other_end"), g(l, "hung")
       l = "alert_outage"
       printf "  alert endpoint down:             alerts %s, delivered %s, lost %s, duplicated %s, gave up %s, late %s\n", \
         g(l, "alerts"), g(l, "delivered"), g(l, "lost"), g(l, "duplicated"), g(l, "gave_up"), g(l, "late_posts")
       l = "bad_input_corpus"
       printf "  bad input:                       cases %s, refused at apply %s, InvalidSpec %s, wrong %s\n", \
         g(l, "cases"), g(l, "refused_at_apply"), g(l, "invalid_spec_condition"), g(l, "wrong")
-      printf "  undecodable task:                other tasks kept firing %s, after a restart %s\n", \
-        g("poison_task", "kept_firing"), g("poison_task", "kept_firing_after_restart")
+      printf "  undecodable task:                refused at apply %s (else: others kept firing %s, after a restart %s)\n", \
+        g("poison_task", "refused_at_apply"), g("poison_task", "kept_firing"), g("poison_task", "kept_firing_after_restart")
+      printf "  lost status of a missed record:  executed %s;  runs ending together, each with its Event: %s without\n", \
+        g("missed_record_status_lost", "executed"), g("events_per_run", "without_event")
       printf "  security:                        403s of the operator %s, secret leaks %s, unauthorized trigger refused %s\n", \
         g("security", "forbidden"), g("security", "leaks"), g("security_trigger", "forbidden_create")
     }' "$RESULTS"

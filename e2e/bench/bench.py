@@ -277,6 +277,14 @@ def apiserver_requests(api: Api) -> collections.Counter:
             kind = None
         elif line.startswith("apiserver_request_duration_seconds_sum{"):
             kind = "sum"
+        elif line.startswith("apiserver_flowcontrol_dispatched_requests_total{"):
+            # API Priority and Fairness: requests by flow schema, i.e. by kind of client (the operator
+            # runs as a ServiceAccount: "service-accounts"; kube-controller-manager's controllers:
+            # "kube-system-service-accounts"; the benchmark itself, admin: "exempt")
+            labels_s, _, value = line.rpartition("} ")
+            labels = dict(label_re.findall(labels_s))
+            out[("flow", labels.get("flowSchema", ""), "")] += float(value)
+            continue
         else:
             continue
         labels_s, _, value = line.rpartition("} ")
@@ -812,7 +820,11 @@ def request_figures(before: Snapshot, after: Snapshot, firings: int) -> dict | N
     reads_res = collections.Counter()
     latency = {}
     other_writes = 0
+    flows = {}
     for k, d in delta.items():
+        if k[0] == "flow":
+            flows[k[1]] = round(d / firings, 3)
+            continue
         if k[0] == "sum":
             continue
         verb, res = k
@@ -836,6 +848,8 @@ def request_figures(before: Snapshot, after: Snapshot, firings: int) -> dict | N
         "background_writes_total": int(other_writes),
         # mean time the apiserver took to serve each kind of write in the window
         "apiserver_write_latency_ms": dict(sorted(latency.items())),
+        # every request (any resource) per firing, by APF flow schema
+        "requests_by_flow_schema": dict(sorted(flows.items())),
         "firings": firings,
     }
 

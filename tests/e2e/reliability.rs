@@ -1983,7 +1983,8 @@ async fn a_task_the_operator_cannot_decode_does_not_stop_the_others() {
         )
         .await;
     if let Err(e) = accepted {
-        // Fixed in the schema: refused at apply time, naming the field.
+        // The schema refuses it at apply time, naming the field.
+        report("poison_task", &[("refused_at_apply", "true".into())]);
         assert!(e.to_string().contains("spec.env"), "{e}");
         return;
     }
