@@ -39,7 +39,8 @@ usage: e2e/bench.sh [--tasks N]... [options]      run the benchmark (default: ev
 
 Environment: RUNWISP_BED_DIR ($RUNWISP_BED_DIR), RUNWISP_BED_NAME ($RUNWISP_BED_NAME),
 RUNWISP_PORT_OFFSET ($RUNWISP_PORT_OFFSET), RUNWISP_POD_SUBNET ($RUNWISP_POD_SUBNET),
-RUNWISP_BENCH_OUT ($OUT), RUNWISP_BENCH_VENV ($VENV; matplotlib for the plot).
+RUNWISP_BENCH_OUT ($OUT), RUNWISP_BENCH_VENV ($VENV; matplotlib for the plot),
+RUNWISP_BENCH_OPERATOR_ARGS (extra flags for the operator, e.g. "--concurrency 512"; recorded in each row).
 Rows already in results.json for other sizes/systems are kept; a case run again replaces its row.
 EOF
 }

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import shlex
 import signal
 import socket
 import ssl
@@ -671,7 +672,7 @@ class Operator:
         # --start-timeout far beyond the window: Pending attempt Pods are not turned into start_failed
         self.proc = subprocess.Popen(
             [binary, "run", "--admin-addr", f"127.0.0.1:{self.port}", "--default-image", BUSYBOX,
-             "--start-timeout", "2h"],
+             "--start-timeout", "2h", *shlex.split(os.environ.get("RUNWISP_BENCH_OPERATOR_ARGS", ""))],
             env=env, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
         self.started = time.time()
@@ -877,6 +878,8 @@ class Bench:
             "measured_at": iso(time.time()),
             "machine": {"cpus": os.cpu_count(), "kernel": os.uname().release, "mem_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1)},
             "operator": self.args.operator_version,
+            # extra flags given to the operator for this run (RUNWISP_BENCH_OPERATOR_ARGS), if any
+            "operator_args": os.environ.get("RUNWISP_BENCH_OPERATOR_ARGS") or None,
         }
 
     # -- the physical limit ---------------------------------------------------------------------
