@@ -71,21 +71,27 @@ pub async fn run(
 
     let index = Arc::new(RunIndex::default());
     let run_index = index.clone();
-    let (runs, run_events) =
-        scope.cache::<RunWispRun>(watcher::Config::default(), RUNS_SYNCED, move |ev| {
-            run_index.apply(ev)
-        });
+    let (runs, run_events) = scope.cache::<RunWispRun>(
+        watcher::Config::default(),
+        RUNS_SYNCED,
+        trim_run,
+        move |ev| run_index.apply(ev),
+    );
     // Only the operator's own Pods are cached: label-selected, so unrelated Pods cost nothing.
     let own_pods = watcher::Config::default().labels(&format!(
         "{}={}",
         keys::MANAGED_BY_LABEL,
         keys::MANAGED_BY
     ));
-    let (pods, pod_events) = scope.cache::<Pod>(own_pods, PODS_SYNCED, |_| {});
+    let (pods, pod_events) = scope.cache::<Pod>(own_pods, PODS_SYNCED, trim_pod, |_| {});
     let (tasks, task_events) =
-        scope.cache::<RunWispTask>(watcher::Config::default(), TASKS_SYNCED, |_| {});
-    let (notifiers, notifier_events) =
-        scope.cache::<RunWispNotifier>(watcher::Config::default(), NOTIFIERS_SYNCED, |_| {});
+        scope.cache::<RunWispTask>(watcher::Config::default(), TASKS_SYNCED, |_| {}, |_| {});
+    let (notifiers, notifier_events) = scope.cache::<RunWispNotifier>(
+        watcher::Config::default(),
+        NOTIFIERS_SYNCED,
+        |_| {},
+        |_| {},
+    );
     let (run_events, pod_events, notifier_events) = (
         run_events.touched_objects(),
         pod_events.touched_objects(),
@@ -183,6 +189,7 @@ impl Scope {
         &self,
         wc: watcher::Config,
         bit: u8,
+        trim: fn(&mut K),
         on_event: impl Fn(&watcher::Event<K>) + Send + 'static,
     ) -> (
         Store<K>,
@@ -207,7 +214,10 @@ impl Scope {
         let events = watcher(api, wc)
             .default_backoff()
             // managedFields are most of a cached object's size and never read here.
-            .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+            .modify(move |o: &mut K| {
+                o.meta_mut().managed_fields = None;
+                trim(o);
+            })
             .reflect(writer)
             .map_ok(move |ev| {
                 on_event(&ev);
@@ -218,6 +228,28 @@ impl Scope {
             });
         (store, events)
     }
+}
+
+/// A finished run's definition snapshot is never read again once its alerts are out (the
+/// snapshot only drives attempts and alert texts): the cache drops it. Finished runs are most
+/// of what the operator holds (retention keeps them by the tens of thousands).
+fn trim_run(run: &mut RunWispRun) {
+    let done = run.status.as_ref().is_some_and(|s| {
+        s.phase.is_finished()
+            && !s
+                .notifications
+                .iter()
+                .any(|n| n.state == crate::api::DeliveryState::Pending)
+    });
+    if done {
+        run.spec.template = None;
+    }
+}
+
+/// An attempt's outcome is read from the Pod's metadata and status only; its spec (the script,
+/// env, volumes) stays out of the cache.
+fn trim_pod(pod: &mut Pod) {
+    pod.spec = None;
 }
 
 fn error_policy(task: Arc<RunWispTask>, err: &Error, ctx: Arc<Context>) -> Action {
@@ -233,4 +265,62 @@ fn error_policy(task: Arc<RunWispTask>, err: &Error, ctx: Arc<Context>) -> Actio
     }
     warn!(task = %task.name_any(), namespace = ?task.namespace(), error = %err, label = err.label(), "reconcile error");
     Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(status: serde_json::Value) -> RunWispRun {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "runwisp.dev/v1alpha1",
+            "kind": "RunWispRun",
+            "metadata": {"name": "backup-20261127-0200", "namespace": "ops"},
+            "spec": {
+                "taskRef": {"name": "backup"},
+                "trigger": "cron",
+                "template": {"cron": "0 2 * * *", "run": "pg_dump"},
+            },
+            "status": status,
+        }))
+        .expect("a valid run")
+    }
+
+    #[test]
+    fn the_cache_drops_the_snapshot_of_a_finished_run_with_its_alerts_out() {
+        let mut r = run(serde_json::json!({"phase": "Succeeded", "endReason": "success"}));
+        trim_run(&mut r);
+        assert!(r.spec.template.is_none());
+    }
+
+    #[test]
+    fn the_cache_keeps_the_snapshot_of_a_run_still_going() {
+        let mut r = run(serde_json::json!({"phase": "Running"}));
+        trim_run(&mut r);
+        assert!(r.spec.template.is_some());
+    }
+
+    #[test]
+    fn the_cache_keeps_the_snapshot_of_a_finished_run_still_alerting() {
+        let mut r = run(serde_json::json!({
+            "phase": "Failed",
+            "endReason": "failed",
+            "notifications": [{"notifier": "slack", "event": "run.failed", "state": "Pending"}],
+        }));
+        trim_run(&mut r);
+        assert!(r.spec.template.is_some());
+    }
+
+    #[test]
+    fn the_cache_keeps_no_pod_spec() {
+        let mut p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "backup-20261127-0200-a1"},
+            "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+            "status": {"phase": "Running"},
+        }))
+        .expect("a valid pod");
+        trim_pod(&mut p);
+        assert!(p.spec.is_none());
+        assert!(p.status.is_some());
+    }
 }

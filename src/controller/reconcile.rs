@@ -1163,7 +1163,8 @@ impl<'a> TaskPass<'a> {
 
 /// A `missed` record: the operator creates cron runs with the task's definition, and records
 /// of missed ticks without one. Its status is a second write; if that was lost (the operator
-/// died in between), the record must still never run.
+/// died in between), the record must still never run. Only meaningful for a run that has not
+/// finished: the cache drops finished runs' snapshots (`trim_run`).
 fn is_missed_record(run: &RunWispRun) -> bool {
     run.spec.trigger == Some(RunTrigger::Cron) && run.spec.template.is_none()
 }
