@@ -23,5 +23,6 @@ pub mod retention;
 pub mod retry;
 pub mod schedule;
 pub mod server;
+pub mod statuswrite;
 pub mod taskdef;
 pub mod time;

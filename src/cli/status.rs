@@ -9,7 +9,7 @@ use kube::api::{Api, ListParams};
 
 use super::kube::{KubeArgs, connect};
 use super::{CliError, ago, relative, table};
-use crate::api::{RunWispRun, RunWispTask};
+use crate::api::{RunPhase, RunWispRun, RunWispTask};
 
 /// Runs shown under a single task, newest first.
 pub const RECENT_RUNS: usize = 10;
@@ -95,16 +95,31 @@ pub fn render_tasks(
 }
 
 /// One task's row (without namespace).
+/// ACTIVE and QUEUED are counted from the runs: the task's own counts may be up to
+/// `statuswrite::MAX_DEFER` behind a firing.
 pub fn task_row(task: &RunWispTask, runs: &[RunWispRun], now: DateTime<Utc>) -> Vec<String> {
-    let st = task.status.clone().unwrap_or_default();
+    let phases =
+        || runs_of(task, runs).map(|r| r.status.as_ref().map(|s| s.phase).unwrap_or_default());
     vec![
         task.name_any(),
         schedule(task),
-        next_run(task, now),
+        next_run(task, runs, now),
         last_run(task, runs, now),
-        st.active_count.to_string(),
-        st.queued_count.to_string(),
+        phases().filter(|p| p.is_active()).count().to_string(),
+        phases()
+            .filter(|p| *p == RunPhase::Queued)
+            .count()
+            .to_string(),
     ]
+}
+
+fn runs_of<'a>(
+    task: &'a RunWispTask,
+    runs: &'a [RunWispRun],
+) -> impl Iterator<Item = &'a RunWispRun> + 'a {
+    runs.iter().filter(move |r| {
+        r.spec.task_ref.name == task.name_any() && r.namespace() == task.namespace()
+    })
 }
 
 /// `30 2 * * * (Europe/Berlin)`; no zone means the operator's default; `manual` without cron.
@@ -117,7 +132,7 @@ pub fn schedule(task: &RunWispTask) -> String {
 }
 
 /// When it fires next, relative to `now`; or why it will not.
-pub fn next_run(task: &RunWispTask, now: DateTime<Utc>) -> String {
+pub fn next_run(task: &RunWispTask, runs: &[RunWispRun], now: DateTime<Utc>) -> String {
     if task.spec.cron.is_none() {
         return "-".into();
     }
@@ -132,6 +147,10 @@ pub fn next_run(task: &RunWispTask, now: DateTime<Utc>) -> String {
         return "not ready (see conditions)".into();
     }
     match st.and_then(|s| s.next_schedule_time) {
+        // That tick has its run: the next time is recorded shortly after a firing.
+        Some(t) if t < now && runs_of(task, runs).any(|r| r.spec.scheduled_time == Some(t)) => {
+            format!("fired {} ago", super::human_duration(now - t))
+        }
         // A time in the past means the operator is behind or down: say so, not "5m ago".
         Some(t) if t < now => format!("overdue {}", super::human_duration(now - t)),
         Some(t) => relative(t, now),
@@ -332,8 +351,8 @@ mod tests {
                 "30 2 * * * (Europe/Berlin)",
                 "in 90m",
                 "success 5m ago",
-                "1",
-                "2"
+                "0",
+                "0"
             ]
         );
     }
@@ -347,11 +366,11 @@ mod tests {
     fn manual_suspended_and_broken_tasks_say_so_instead_of_a_time() {
         let mut t = backup();
         t.spec.suspend = true;
-        assert_eq!(next_run(&t, now()), "suspended");
+        assert_eq!(next_run(&t, &[], now()), "suspended");
         t.spec.suspend = false;
         t.spec.cron = None;
         assert_eq!(
-            (schedule(&t), next_run(&t, now())),
+            (schedule(&t), next_run(&t, &[], now())),
             ("manual".into(), "-".into())
         );
         let mut t = backup();
@@ -365,7 +384,7 @@ mod tests {
                 message: "spec.cron: bad".into(),
             });
         }
-        assert_eq!(next_run(&t, now()), "not ready (see conditions)");
+        assert_eq!(next_run(&t, &[], now()), "not ready (see conditions)");
     }
 
     #[test]
@@ -374,7 +393,39 @@ mod tests {
         if let Some(st) = t.status.as_mut() {
             st.next_schedule_time = Some(now() - mins(3));
         }
-        assert_eq!(next_run(&t, now()), "overdue 3m");
+        assert_eq!(next_run(&t, &[], now()), "overdue 3m");
+    }
+
+    #[test]
+    fn a_next_run_in_the_past_that_has_its_run_just_fired() {
+        let mut t = backup();
+        let tick = now() - mins(1);
+        if let Some(st) = t.status.as_mut() {
+            st.next_schedule_time = Some(tick);
+        }
+        let mut r = run("backup-3", 1, RunWispRunStatus::default());
+        r.spec.scheduled_time = Some(tick);
+        assert_eq!(next_run(&t, &[r], now()), "fired 60s ago");
+    }
+
+    #[test]
+    fn active_and_queued_are_counted_from_the_runs() {
+        let running = RunWispRunStatus {
+            phase: RunPhase::Running,
+            ..Default::default()
+        };
+        let queued = RunWispRunStatus {
+            phase: RunPhase::Queued,
+            ..Default::default()
+        };
+        let runs = [
+            run("backup-1", 10, done(5)),
+            run("backup-2", 3, running),
+            run("backup-3", 2, queued.clone()),
+            run("backup-4", 1, queued),
+        ];
+        let row = task_row(&backup(), &runs, now());
+        assert_eq!((row[4].as_str(), row[5].as_str()), ("1", "2"));
     }
 
     #[test]

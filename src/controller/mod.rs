@@ -9,6 +9,7 @@ mod reconcile;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::controller::{Action, Controller};
@@ -19,7 +20,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::api::{RunWispNotifier, RunWispRun, RunWispTask, keys};
+use crate::api::{RunWispNotifier, RunWispRun, RunWispTask, RunWispTaskStatus, keys};
 use crate::config::Config;
 use crate::error::Error;
 pub use index::RunIndex;
@@ -41,8 +42,50 @@ pub struct Context {
     /// Our recent writes the caches may not show yet.
     pub recent_runs: overlay::Overlay<RunWispRun>,
     pub recent_tasks: overlay::Overlay<RunWispTask>,
+    /// Task statuses whose bookkeeping-only changes wait to be written (`statuswrite`).
+    pub deferred_status: Arc<DeferredStatus>,
     /// Bits of the caches that have completed their first list.
     pub synced: watch::Receiver<u8>,
+}
+
+/// (namespace, name) → since when, and the status not yet written.
+type Deferred = std::collections::HashMap<(String, String), (DateTime<Utc>, RunWispTaskStatus)>;
+
+/// Task statuses whose bookkeeping-only changes wait to be written (`crate::statuswrite`).
+#[derive(Default)]
+pub struct DeferredStatus {
+    map: std::sync::Mutex<Deferred>,
+}
+
+impl DeferredStatus {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Deferred> {
+        match self.map.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<(DateTime<Utc>, RunWispTaskStatus)> {
+        self.lock()
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    pub fn put(
+        &self,
+        namespace: &str,
+        name: &str,
+        since: DateTime<Utc>,
+        status: RunWispTaskStatus,
+    ) {
+        self.lock()
+            .insert((namespace.to_string(), name.to_string()), (since, status));
+    }
+
+    pub fn take(&self, namespace: &str, name: &str) {
+        self.lock()
+            .remove(&(namespace.to_string(), name.to_string()));
+    }
 }
 
 pub const RUNS_SYNCED: u8 = 1;
@@ -84,8 +127,18 @@ pub async fn run(
         keys::MANAGED_BY
     ));
     let (pods, pod_events) = scope.cache::<Pod>(own_pods, PODS_SYNCED, trim_pod, |_| {});
-    let (tasks, task_events) =
-        scope.cache::<RunWispTask>(watcher::Config::default(), TASKS_SYNCED, |_| {}, |_| {});
+    let deferred_status = Arc::new(DeferredStatus::default());
+    let deleted = deferred_status.clone();
+    let (tasks, task_events) = scope.cache::<RunWispTask>(
+        watcher::Config::default(),
+        TASKS_SYNCED,
+        |_| {},
+        move |ev| {
+            if let watcher::Event::Delete(t) = ev {
+                deleted.take(&t.namespace().unwrap_or_default(), &t.name_any());
+            }
+        },
+    );
     let (notifiers, notifier_events) = scope.cache::<RunWispNotifier>(
         watcher::Config::default(),
         NOTIFIERS_SYNCED,
@@ -119,6 +172,7 @@ pub async fn run(
         synced: synced.clone(),
         recent_runs: Default::default(),
         recent_tasks: Default::default(),
+        deferred_status,
     });
 
     {

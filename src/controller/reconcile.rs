@@ -33,6 +33,7 @@ use crate::outcome::classify;
 use crate::podspec::{self, MAIN_CONTAINER, PodInput};
 use crate::retention::{self, FinishedRun};
 use crate::retry::EndReason;
+use crate::statuswrite::{self, StatusWrite};
 use crate::taskdef::{self, TaskDef};
 use crate::time::{from_jiff, to_jiff};
 
@@ -107,16 +108,25 @@ impl<'a> TaskPass<'a> {
             .as_ref()
             .map(|t| from_jiff(t.0))
             .unwrap_or(self.now);
-        let old_status = self.task.status.clone().unwrap_or_default();
-        let mut status = old_status.clone();
+        // As stored, and as last computed if a bookkeeping-only change is still waiting.
+        let written = self.task.status.clone().unwrap_or_default();
+        let deferred = self.ctx.deferred_status.get(&self.ns, &self.name);
+        let mut status = deferred
+            .as_ref()
+            .map_or_else(|| written.clone(), |(_, s)| s.clone());
         status.observed_generation = self.task.meta().generation;
 
         self.load_runs();
         self.notifiers = alerts::notifiers_in(self.ctx, &self.ns);
         self.check_notifiers(&mut status).await;
+        let was_suspended = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == "Suspended");
         let def = match taskdef::validate(&self.task.spec, created, &self.ctx.cfg) {
             Ok(def) => {
-                self.set_ready(&mut status, "True", "Valid", self.describe_schedule(&def));
+                let reason = if def.suspend { "Suspended" } else { "Valid" };
+                self.set_ready(&mut status, "True", reason, self.describe_schedule(&def));
                 Some(def)
             }
             Err(problems) => {
@@ -137,7 +147,7 @@ impl<'a> TaskPass<'a> {
 
         if let Some(def) = &def {
             self.adopt_manual_runs(def).await?;
-            self.fire(def, created, &mut status).await?;
+            self.fire(def, created, was_suspended, &mut status).await?;
             self.finish_missed_records().await?;
             self.admit(def).await?;
         }
@@ -151,8 +161,20 @@ impl<'a> TaskPass<'a> {
         self.ctx
             .metrics
             .set_queue_depth((self.ns.clone(), self.name.clone()), status.queued_count);
-        if status != old_status {
-            self.write_status(&status).await?;
+        let since = deferred.map(|(t, _)| t);
+        match statuswrite::decide(&written, &status, since, self.now) {
+            StatusWrite::Unchanged => self.ctx.deferred_status.take(&self.ns, &self.name),
+            StatusWrite::Now => {
+                self.write_status(&status).await?;
+                self.ctx.deferred_status.take(&self.ns, &self.name);
+            }
+            StatusWrite::Later(at) => {
+                let since = since.unwrap_or(self.now);
+                self.ctx
+                    .deferred_status
+                    .put(&self.ns, &self.name, since, status.clone());
+                self.wake_at(at);
+            }
         }
         if let Some(next) = status.next_schedule_time {
             // A few ms late rather than early: an early wake finds nothing due and sleeps again.
@@ -310,6 +332,7 @@ impl<'a> TaskPass<'a> {
         &mut self,
         def: &TaskDef,
         created: DateTime<Utc>,
+        was_suspended: bool,
         status: &mut RunWispTaskStatus,
     ) -> Result<()> {
         let Some(schedule) = &def.schedule else {
@@ -317,11 +340,13 @@ impl<'a> TaskPass<'a> {
             return Ok(());
         };
         if def.suspend {
-            // Ticks passed while suspended are neither fired nor missed: suspension is deliberate.
-            status.scheduled_through = Some(self.now);
+            // Nothing moves while suspended (no status write per reconcile): the watermark
+            // jumps when the task resumes.
             status.next_schedule_time = None;
             return Ok(());
         }
+        // Ticks passed while suspended are neither fired nor missed: suspension is deliberate.
+        let resumed = was_suspended.then_some(self.now);
         // The watermark, or the newest tick a run exists for (the status may lag our own writes).
         let from_runs = self
             .runs
@@ -329,7 +354,7 @@ impl<'a> TaskPass<'a> {
             .filter(|r| matches!(r.spec.trigger, Some(RunTrigger::Cron | RunTrigger::CatchUp)))
             .filter_map(|r| r.spec.scheduled_time)
             .max();
-        let last_handled = status.scheduled_through.max(from_runs);
+        let last_handled = status.scheduled_through.max(from_runs).max(resumed);
         let grace = chrono::Duration::from_std(self.ctx.cfg.on_time_grace)
             .unwrap_or(chrono::Duration::seconds(60));
         let plan = firing::plan(

@@ -488,3 +488,64 @@ async fn the_schema_rejects_obvious_mistakes_at_apply_time() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_suspended_task_fires_nothing_and_resumes_without_backfill() {
+    let bed = Bed::new("suspend").await;
+    bed.task(
+        "paused",
+        "cron: '*/2 * * * * *'\nsuspend: true\nrun: 'true'\n",
+    )
+    .await;
+    let rv = bed
+        .wait_for("the task to be marked suspended", MIN, || async {
+            let t = bed.tasks().get("paused").await.ok()?;
+            let suspended = t
+                .status
+                .as_ref()?
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True" && c.reason == "Suspended");
+            suspended.then(|| t.resource_version())
+        })
+        .await;
+    // Three ticks pass while suspended: no run, and no status write per reconcile.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(bed.runs_of("paused").await.is_empty());
+    let task = bed.tasks().get("paused").await.expect("task");
+    assert_eq!(task.resource_version(), rv, "the status kept changing");
+
+    let resumed_at = chrono::Utc::now();
+    let patch = serde_json::json!({"spec": {"suspend": false}});
+    bed.tasks()
+        .patch(
+            "paused",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("resume");
+    let runs = bed
+        .wait_for("a run after the resume", MIN, || async {
+            let runs = bed.runs_of("paused").await;
+            runs.iter()
+                .any(|r| {
+                    r.status
+                        .as_ref()
+                        .is_some_and(|s| s.phase == RunPhase::Succeeded)
+                })
+                .then_some(runs)
+        })
+        .await;
+    for r in &runs {
+        let st = r.status.clone().unwrap_or_default();
+        assert_ne!(st.end_reason, Some(EndReason::Missed), "{}", r.name_any());
+        let t = r.spec.scheduled_time.expect("scheduled time");
+        // a tick of the suspended time would be before the resume (one second of slack)
+        assert!(
+            t >= resumed_at - chrono::Duration::seconds(1),
+            "{} fired a tick from the suspended time ({t})",
+            r.name_any()
+        );
+    }
+}
