@@ -40,8 +40,8 @@ pub struct Context {
     pub reporter: Reporter,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Our recent writes the caches may not show yet.
-    pub recent_runs: overlay::Overlay<RunWispRun>,
-    pub recent_tasks: overlay::Overlay<RunWispTask>,
+    pub recent_runs: Arc<overlay::Overlay<RunWispRun>>,
+    pub recent_tasks: Arc<overlay::Overlay<RunWispTask>>,
     /// Task statuses whose bookkeeping-only changes wait to be written (`statuswrite`).
     pub deferred_status: Arc<DeferredStatus>,
     /// Bits of the caches that have completed their first list.
@@ -150,7 +150,15 @@ pub async fn run(
         pod_events.touched_objects(),
         notifier_events.touched_objects(),
     );
-    let task_events = task_events.applied_objects();
+    // The echo of our own write wakes nobody: the reconcile that wrote it has already acted.
+    let recent_runs: Arc<overlay::Overlay<RunWispRun>> = Arc::default();
+    let recent_tasks: Arc<overlay::Overlay<RunWispTask>> = Arc::default();
+    let (runs_written, tasks_written) = (recent_runs.clone(), recent_tasks.clone());
+    let run_events =
+        run_events.try_filter(move |r| futures::future::ready(!runs_written.is_echo(r)));
+    let task_events = task_events
+        .applied_objects()
+        .try_filter(move |t| futures::future::ready(!tasks_written.is_echo(t)));
     let controller = Controller::for_stream(task_events, tasks.clone());
     let concurrency = cfg.concurrency.max(1);
     let http = crate::notify::http_client().map_err(|e| Error::Http(e.to_string()))?;
@@ -170,8 +178,8 @@ pub async fn run(
         index,
         metrics,
         synced: synced.clone(),
-        recent_runs: Default::default(),
-        recent_tasks: Default::default(),
+        recent_runs: recent_runs.clone(),
+        recent_tasks: recent_tasks.clone(),
         deferred_status,
     });
 

@@ -69,6 +69,17 @@ impl<K: Resource> Overlay<K> {
         }
     }
 
+    /// Whether a watch event carries exactly what one of our writes returned: the reconcile that
+    /// wrote it already acted on it, so it need not wake the task again.
+    pub fn is_echo(&self, obj: &K) -> bool {
+        let seen = rv(obj);
+        seen.is_some()
+            && self
+                .lock()
+                .get(&key(obj))
+                .is_some_and(|(_, ours)| rv(&**ours) == seen)
+    }
+
     /// Objects we wrote in `namespace` that the cache may not hold yet, matching `pred`.
     pub fn recent(&self, namespace: &str, pred: impl Fn(&K) -> bool) -> Vec<Arc<K>> {
         let mut map = self.lock();
@@ -118,6 +129,15 @@ mod tests {
             Some("15")
         );
         assert!(o.recent("ns", |_| true).is_empty());
+    }
+
+    #[test]
+    fn the_event_of_our_own_write_is_an_echo_and_a_later_change_is_not() {
+        let o = Overlay::default();
+        o.remember(cm("a", "12"));
+        assert!(o.is_echo(&*cm("a", "12")));
+        assert!(!o.is_echo(&*cm("a", "13")));
+        assert!(!o.is_echo(&*cm("b", "12")));
     }
 
     #[test]
