@@ -192,6 +192,17 @@ pub async fn run(
             }
         });
     }
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                ctx.recent_runs.purge_expired();
+                ctx.recent_tasks.purge_expired();
+            }
+        });
+    }
     tokio::spawn(reconcile::sweep_orphans(ctx.clone()));
     tokio::spawn(notifications::summaries_loop(ctx.clone()));
     tokio::spawn(reconcile::cap_loop(ctx.clone()));

@@ -69,6 +69,12 @@ impl<K: Resource> Overlay<K> {
         }
     }
 
+    /// Drops writes past the TTL. An echo that wakes no reconcile leaves its write here (nothing
+    /// calls `fresher` for it), so this runs periodically.
+    pub fn purge_expired(&self) {
+        self.lock().retain(|_, (at, _)| at.elapsed() < TTL);
+    }
+
     /// Whether a watch event carries exactly what one of our writes returned: the reconcile that
     /// wrote it already acted on it, so it need not wake the task again.
     pub fn is_echo(&self, obj: &K) -> bool {
