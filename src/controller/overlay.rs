@@ -45,9 +45,14 @@ impl<K: Resource> Overlay<K> {
         }
     }
 
-    /// Remembers the object a write returned.
-    pub fn remember(&self, obj: Arc<K>) {
-        self.lock().insert(key(&*obj), (Instant::now(), obj));
+    /// Remembers the object a write returned (without its managedFields, like the caches), and
+    /// hands it back shared.
+    pub fn remember(&self, mut obj: K) -> Arc<K> {
+        obj.meta_mut().managed_fields = None;
+        let obj = Arc::new(obj);
+        self.lock()
+            .insert(key(&*obj), (Instant::now(), obj.clone()));
+        obj
     }
 
     pub fn forget(&self, namespace: &str, name: &str) {
@@ -102,12 +107,12 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
 
-    fn cm(name: &str, rv: &str) -> Arc<ConfigMap> {
+    fn cm(name: &str, rv: &str) -> ConfigMap {
         let mut c = ConfigMap::default();
         c.metadata.name = Some(name.into());
         c.metadata.namespace = Some("ns".into());
         c.metadata.resource_version = Some(rv.into());
-        Arc::new(c)
+        c
     }
 
     #[test]
@@ -115,7 +120,7 @@ mod tests {
         let o = Overlay::default();
         o.remember(cm("a", "12"));
         assert_eq!(
-            o.fresher(cm("a", "10"))
+            o.fresher(Arc::new(cm("a", "10")))
                 .metadata
                 .resource_version
                 .as_deref(),
@@ -128,7 +133,7 @@ mod tests {
         let o = Overlay::default();
         o.remember(cm("a", "12"));
         assert_eq!(
-            o.fresher(cm("a", "15"))
+            o.fresher(Arc::new(cm("a", "15")))
                 .metadata
                 .resource_version
                 .as_deref(),
@@ -138,12 +143,20 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_write_keeps_no_managed_fields() {
+        let o = Overlay::default();
+        let mut c = cm("a", "12");
+        c.metadata.managed_fields = Some(vec![Default::default()]);
+        assert!(o.remember(c).metadata.managed_fields.is_none());
+    }
+
+    #[test]
     fn the_event_of_our_own_write_is_an_echo_and_a_later_change_is_not() {
         let o = Overlay::default();
         o.remember(cm("a", "12"));
-        assert!(o.is_echo(&*cm("a", "12")));
-        assert!(!o.is_echo(&*cm("a", "13")));
-        assert!(!o.is_echo(&*cm("b", "12")));
+        assert!(o.is_echo(&cm("a", "12")));
+        assert!(!o.is_echo(&cm("a", "13")));
+        assert!(!o.is_echo(&cm("b", "12")));
     }
 
     #[test]

@@ -314,12 +314,11 @@ impl<'a> TaskPass<'a> {
                     "template": self.task.spec,
                 }
             });
-            let adopted = Arc::new(
+            let adopted = self.ctx.recent_runs.remember(
                 self.runs_api
                     .patch(&run_name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await?,
             );
-            self.ctx.recent_runs.remember(adopted.clone());
             info!(task = %self.name, run = %run_name, "manual run accepted");
             self.ctx.metrics.fired(RunTrigger::Manual.as_str());
             self.runs.insert(run_name, adopted);
@@ -489,8 +488,7 @@ impl<'a> TaskPass<'a> {
         };
         match self.runs_api.create(&PostParams::default(), &run).await {
             Ok(created) => {
-                let created = Arc::new(created);
-                self.ctx.recent_runs.remember(created.clone());
+                let created = self.ctx.recent_runs.remember(created);
                 self.runs.insert(name.to_string(), created.clone());
                 Ok(Some(created))
             }
@@ -940,7 +938,7 @@ impl<'a> TaskPass<'a> {
                 &Patch::Apply(&patch),
             )
             .await?;
-        self.ctx.recent_tasks.remember(Arc::new(written));
+        self.ctx.recent_tasks.remember(written);
         Ok(())
     }
 
@@ -991,8 +989,7 @@ impl<'a> TaskPass<'a> {
             .await
         {
             Ok(updated) => {
-                let updated = Arc::new(updated);
-                self.ctx.recent_runs.remember(updated.clone());
+                let updated = self.ctx.recent_runs.remember(updated);
                 self.runs.insert(name, updated);
                 Ok(())
             }
