@@ -132,7 +132,7 @@ pub async fn run(
     let (tasks, task_events) = scope.cache::<RunWispTask>(
         watcher::Config::default(),
         TASKS_SYNCED,
-        |_| {},
+        trim_task,
         move |ev| {
             if let watcher::Event::Delete(t) = ev {
                 deleted.take(&t.namespace().unwrap_or_default(), &t.name_any());
@@ -306,7 +306,11 @@ impl Scope {
 /// A finished run's definition snapshot is never read again once its alerts are out (the
 /// snapshot only drives attempts and alert texts): the cache drops it. Finished runs are most
 /// of what the operator holds (retention keeps them by the tens of thousands).
+/// Labels and annotations are not read from runs either (a run's task is its `spec.taskRef`), and a
+/// status replace takes nothing but the status from the object sent.
 fn trim_run(run: &mut RunWispRun) {
+    run.metadata.labels = None;
+    run.metadata.annotations = None;
     let done = run.status.as_ref().is_some_and(|s| {
         s.phase.is_finished()
             && !s
@@ -317,6 +321,12 @@ fn trim_run(run: &mut RunWispRun) {
     if done {
         run.spec.template = None;
     }
+}
+
+/// A task applied with `kubectl apply` carries its whole spec again in an annotation (scripts up to
+/// 128 KiB); the operator reads no task annotation.
+fn trim_task(task: &mut RunWispTask) {
+    task.metadata.annotations = None;
 }
 
 /// An attempt's outcome is read from the Pod's metadata and status only; its spec (the script,
@@ -364,6 +374,29 @@ mod tests {
         let mut r = run(serde_json::json!({"phase": "Succeeded", "endReason": "success"}));
         trim_run(&mut r);
         assert!(r.spec.template.is_none());
+    }
+
+    #[test]
+    fn the_cache_keeps_no_labels_or_annotations_of_runs() {
+        let mut r = run(serde_json::json!({"phase": "Running"}));
+        r.metadata.labels = Some([("runwisp.dev/task".to_string(), "backup".to_string())].into());
+        r.metadata.annotations = Some([("note".to_string(), "x".to_string())].into());
+        trim_run(&mut r);
+        assert!(r.metadata.labels.is_none() && r.metadata.annotations.is_none());
+    }
+
+    #[test]
+    fn the_cache_keeps_no_task_annotations() {
+        let mut t: RunWispTask = serde_json::from_value(serde_json::json!({
+            "apiVersion": "runwisp.dev/v1alpha1",
+            "kind": "RunWispTask",
+            "metadata": {"name": "backup", "namespace": "ops", "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"spec\":{}}"}},
+            "spec": {"cron": "0 2 * * *", "run": "pg_dump"},
+        }))
+        .expect("a valid task");
+        trim_task(&mut t);
+        assert!(t.metadata.annotations.is_none());
     }
 
     #[test]
