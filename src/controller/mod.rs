@@ -150,15 +150,11 @@ pub async fn run(
         pod_events.touched_objects(),
         notifier_events.touched_objects(),
     );
-    // The echo of our own write wakes nobody: the reconcile that wrote it has already acted.
+    // The echo of our own write wakes the task again on purpose: that pass admits the next queued
+    // run after one ended, delivers what the last one planned, and so on.
     let recent_runs: Arc<overlay::Overlay<RunWispRun>> = Arc::default();
     let recent_tasks: Arc<overlay::Overlay<RunWispTask>> = Arc::default();
-    let (runs_written, tasks_written) = (recent_runs.clone(), recent_tasks.clone());
-    let run_events =
-        run_events.try_filter(move |r| futures::future::ready(!runs_written.is_echo(r)));
-    let task_events = task_events
-        .applied_objects()
-        .try_filter(move |t| futures::future::ready(!tasks_written.is_echo(t)));
+    let task_events = task_events.applied_objects();
     let controller = Controller::for_stream(task_events, tasks.clone());
     let concurrency = cfg.concurrency.max(1);
     let http = crate::notify::http_client().map_err(|e| Error::Http(e.to_string()))?;

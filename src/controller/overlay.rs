@@ -74,21 +74,10 @@ impl<K: Resource> Overlay<K> {
         }
     }
 
-    /// Drops writes past the TTL. An echo that wakes no reconcile leaves its write here (nothing
-    /// calls `fresher` for it), so this runs periodically.
+    /// Drops writes past the TTL: a write whose object is never reconciled again (a task deleted,
+    /// a run pruned) would stay otherwise.
     pub fn purge_expired(&self) {
         self.lock().retain(|_, (at, _)| at.elapsed() < TTL);
-    }
-
-    /// Whether a watch event carries exactly what one of our writes returned: the reconcile that
-    /// wrote it already acted on it, so it need not wake the task again.
-    pub fn is_echo(&self, obj: &K) -> bool {
-        let seen = rv(obj);
-        seen.is_some()
-            && self
-                .lock()
-                .get(&key(obj))
-                .is_some_and(|(_, ours)| rv(&**ours) == seen)
     }
 
     /// Objects we wrote in `namespace` that the cache may not hold yet, matching `pred`.
@@ -148,15 +137,6 @@ mod tests {
         let mut c = cm("a", "12");
         c.metadata.managed_fields = Some(vec![Default::default()]);
         assert!(o.remember(c).metadata.managed_fields.is_none());
-    }
-
-    #[test]
-    fn the_event_of_our_own_write_is_an_echo_and_a_later_change_is_not() {
-        let o = Overlay::default();
-        o.remember(cm("a", "12"));
-        assert!(o.is_echo(&cm("a", "12")));
-        assert!(!o.is_echo(&cm("a", "13")));
-        assert!(!o.is_echo(&cm("b", "12")));
     }
 
     #[test]

@@ -93,12 +93,11 @@ impl<'a> TaskPass<'a> {
     }
 
     async fn run(mut self) -> Result<Action> {
+        // Every cache, notifiers included: a first pass after a restart that ran before the
+        // notifiers were listed would plan no alert for the gap it records.
         let mut synced = self.ctx.synced.clone();
         synced
-            .wait_for(|m| {
-                m & (super::RUNS_SYNCED | super::PODS_SYNCED)
-                    == super::RUNS_SYNCED | super::PODS_SYNCED
-            })
+            .wait_for(|m| *m & super::ALL_SYNCED == super::ALL_SYNCED)
             .await
             .map_err(|e| Error::CacheNotReady(e.to_string()))?;
         let created = self
