@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 use runwisp_operator::{api, config::Config, controller, metrics::Metrics, server};
 use tracing::{error, info};
 
+/// mimalloc returns freed pages to the system; glibc's malloc kept the transient peaks of listing
+/// tens of thousands of objects (README, Dependencies).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "runwisp-operator",
