@@ -94,7 +94,7 @@ def main() -> int:
             job_p99(r),
             fmt(rpf and rpf.get("writes"), 2), verbs(rpf), mem(r), cpu(r), load(r)]) + " |")
 
-    md += ["", "## Ratios (same run, same machine)", "",
+    md += ["", "## Ratios (same machine and bed; when each row was measured, and with which operator build, is in results.json)", "",
            "p99 skew of each CronJob controller ÷ the operator's (above 1: the operator is faster).", "",
            "| tasks | " + " | ".join(f"{s} p99 ÷ runwisp p99" for s in SYSTEMS[1:]) + " | "
            + " | ".join(f"{s} p50 ÷ runwisp p50" for s in SYSTEMS[1:]) + " |",
