@@ -86,25 +86,27 @@ def host_cpu() -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------
 # processes
 # ---------------------------------------------------------------------------------------------
-def proc_starttime(pid: int) -> str | None:
+def proc_stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat fields after the command name (field 3, the state, comes first)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             s = f.read()
     except OSError:
         return None
-    rest = s[s.rindex(") ") + 2:].split()
-    if rest[0] == "Z":
+    return s[s.rindex(") ") + 2:].split()
+
+
+def proc_starttime(pid: int) -> str | None:
+    rest = proc_stat(pid)
+    if rest is None or rest[0] == "Z":
         return None
     return rest[19]
 
 
 def proc_cpu_s(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            s = f.read()
-    except OSError:
+    rest = proc_stat(pid)
+    if rest is None:
         return None
-    rest = s[s.rindex(") ") + 2:].split()
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 

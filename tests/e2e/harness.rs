@@ -112,21 +112,7 @@ impl Bed {
             self.ns
         ))
         .expect("operator log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runwisp-operator"));
-        cmd.args([
-            "run",
-            "--namespace",
-            &self.ns,
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--default-image",
-            IMAGE,
-        ])
-        .args(&self.extra_args)
-        .env("RUST_LOG", "info,runwisp_operator=debug")
-        .stdout(Stdio::from(log.try_clone().expect("log fd")))
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true);
+        let mut cmd = operator_command(&self.ns, &self.extra_args, log);
         self.operator = Some(cmd.spawn().expect("spawn operator"));
     }
 
@@ -312,4 +298,24 @@ impl Drop for Bed {
         })
         .join();
     }
+}
+
+/// The operator binary watching one namespace, logging (debug for our crate) into `log`.
+pub fn operator_command(ns: &str, args: &[String], log: std::fs::File) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runwisp-operator"));
+    cmd.args([
+        "run",
+        "--namespace",
+        ns,
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--default-image",
+        IMAGE,
+    ])
+    .args(args)
+    .env("RUST_LOG", "info,runwisp_operator=debug")
+    .stdout(Stdio::from(log.try_clone().expect("log fd")))
+    .stderr(Stdio::from(log))
+    .kill_on_drop(true);
+    cmd
 }

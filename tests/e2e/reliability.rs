@@ -17,7 +17,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -180,21 +179,7 @@ impl Operator {
             self.starts,
             Utc::now().to_rfc3339()
         );
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runwisp-operator"));
-        cmd.args([
-            "run",
-            "--namespace",
-            &self.ns,
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--default-image",
-            IMAGE,
-        ])
-        .args(&self.args)
-        .env("RUST_LOG", "info,runwisp_operator=debug")
-        .stdout(Stdio::from(log.try_clone().expect("log fd")))
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true);
+        let mut cmd = crate::harness::operator_command(&self.ns, &self.args, log);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -1403,44 +1388,21 @@ async fn assert_secret_absent(bed: &Bed, op: &Operator, secret: &str) {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(bed.client.clone(), &bed.ns);
-    let events = serde_json::to_string(
-        &events
-            .list(&ListParams::default())
-            .await
-            .expect("events")
-            .items,
-    )
-    .unwrap_or_default();
+    let events = listed_json::<k8s_openapi::api::events::v1::Event>(Api::namespaced(
+        bed.client.clone(),
+        &bed.ns,
+    ))
+    .await;
     assert!(!events.contains(secret), "an Event holds the secret");
-    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(bed.client.clone(), &bed.ns);
-    let core = serde_json::to_string(
-        &core
-            .list(&ListParams::default())
-            .await
-            .expect("events")
-            .items,
-    )
-    .unwrap_or_default();
+    let core = listed_json::<k8s_openapi::api::core::v1::Event>(Api::namespaced(
+        bed.client.clone(),
+        &bed.ns,
+    ))
+    .await;
     assert!(!core.contains(secret), "a core/v1 Event holds the secret");
-    let runs = serde_json::to_string(
-        &bed.runs()
-            .list(&ListParams::default())
-            .await
-            .expect("runs")
-            .items,
-    )
-    .unwrap_or_default();
+    let runs = listed_json(bed.runs()).await;
     assert!(!runs.contains(secret), "a run holds the secret");
-    let tasks = serde_json::to_string(
-        &bed.tasks()
-            .list(&ListParams::default())
-            .await
-            .expect("tasks")
-            .items,
-    )
-    .unwrap_or_default();
+    let tasks = listed_json(bed.tasks()).await;
     assert!(!tasks.contains(secret), "a task holds the secret");
 }
 
@@ -2193,4 +2155,13 @@ async fn every_run_that_ends_gets_an_event_naming_it() {
         "runs that ended without a RunFailed Event naming them: {unnamed:?}\n{events:#?}"
     );
     op.assert_no_panic();
+}
+
+/// Every object `api` lists, as one JSON text (to search for what must not be there).
+async fn listed_json<K>(api: Api<K>) -> String
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let items = api.list(&ListParams::default()).await.expect("list").items;
+    serde_json::to_string(&items).unwrap_or_default()
 }
